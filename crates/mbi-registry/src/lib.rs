@@ -1,0 +1,3 @@
+//! # mbi-registry: OCI distribution client
+//!
+//! (Being built: references, auth, pull, push, referrers.)

@@ -1,0 +1,3 @@
+//! # mbi-testkit: fixtures for mbi's tests
+//!
+//! (Being built: apt fixture repositories, loopback HTTP server, registry process.)
