@@ -1,3 +1,11 @@
 //! # mbi-distro: package sources
 //!
-//! (Being built: apt sources, signed metadata, versions, relations, resolver, lockfiles.)
+//! Turns a distribution's signed package repositories into file trees and package databases:
+//! sources → signed metadata → resolution → lock → verified downloads → install tree.
+//!
+//! - [`apt`]: Debian and Ubuntu (dpkg versions, relations, `Packages` indexes, …).
+
+pub mod apt;
+pub mod error;
+
+pub use error::{Error, Result};

@@ -1,0 +1,9 @@
+//! Debian and Ubuntu: apt repositories, dpkg versions and relations.
+
+pub mod package;
+pub mod relation;
+pub mod version;
+
+pub use package::{BinaryPackage, IndexOrigin, MultiArch, Priority};
+pub use relation::{Alternatives, ArchQualifier, PackageName, Relation, VersionOp};
+pub use version::DebVersion;

@@ -1,0 +1,371 @@
+//! Package relationships: `Depends`, `Pre-Depends`, `Conflicts`, `Provides`, … fields.
+//!
+//! Grammar (Debian Policy §7.1): a field is a comma-separated list of *groups*; a group is a
+//! `|`-separated list of alternatives; each alternative is
+//! `name[:archqual] [(op version)] [[arch …]] [<profile …> …]`.
+
+use std::fmt;
+
+use crate::Error;
+use crate::apt::version::DebVersion;
+
+/// A validated binary package name (`[a-z0-9][a-z0-9+.-]*`; dpkg also tolerates upper case in
+/// old indexes, so upper case is accepted and kept).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PackageName(Box<str>);
+
+impl PackageName {
+    /// Validates `s` as a package name.
+    pub fn new(s: &str) -> Result<Self, Error> {
+        let b = s.as_bytes();
+        let ok = !b.is_empty()
+            && b[0].is_ascii_alphanumeric()
+            && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
+        if ok {
+            Ok(PackageName(s.into()))
+        } else {
+            Err(Error::InvalidPackageName { input: s.to_owned() })
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PackageName {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self, Error> {
+        PackageName::new(&s)
+    }
+}
+
+impl From<PackageName> for String {
+    fn from(n: PackageName) -> String {
+        n.0.into()
+    }
+}
+
+impl fmt::Display for PackageName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for PackageName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", &*self.0)
+    }
+}
+
+impl std::borrow::Borrow<str> for PackageName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A version comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VersionOp {
+    /// `<<`
+    Lt,
+    /// `<=` (also the obsolete `<`)
+    Le,
+    /// `=`
+    Eq,
+    /// `>=` (also the obsolete `>`)
+    Ge,
+    /// `>>`
+    Gt,
+}
+
+impl VersionOp {
+    /// Whether `candidate op bound` holds.
+    pub fn matches(self, candidate: &DebVersion, bound: &DebVersion) -> bool {
+        use std::cmp::Ordering::*;
+        let o = candidate.cmp(bound);
+        match self {
+            VersionOp::Lt => o == Less,
+            VersionOp::Le => o != Greater,
+            VersionOp::Eq => o == Equal,
+            VersionOp::Ge => o != Less,
+            VersionOp::Gt => o == Greater,
+        }
+    }
+
+    /// The operator as written in control files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionOp::Lt => "<<",
+            VersionOp::Le => "<=",
+            VersionOp::Eq => "=",
+            VersionOp::Ge => ">=",
+            VersionOp::Gt => ">>",
+        }
+    }
+}
+
+/// The architecture qualifier after a name: `foo:any`, `foo:native`, `foo:amd64`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ArchQualifier {
+    /// `:any`: satisfied by a `Multi-Arch: allowed` package of any architecture.
+    Any,
+    /// `:native`: the native architecture.
+    Native,
+    /// An explicit architecture.
+    Arch(Box<str>),
+}
+
+/// One alternative: a package name with optional qualifiers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Relation {
+    /// The package (or virtual package) named.
+    pub name: PackageName,
+    /// `:any`, `:native` or an architecture.
+    pub arch_qualifier: Option<ArchQualifier>,
+    /// A version constraint.
+    pub version: Option<(VersionOp, DebVersion)>,
+    /// `[amd64 !i386]` restrictions (source packages only): (negated, architecture).
+    pub arch_restrictions: Vec<(bool, Box<str>)>,
+}
+
+impl Relation {
+    /// Whether `version` satisfies this relation's version constraint (true when it has none).
+    pub fn version_matches(&self, version: &DebVersion) -> bool {
+        match &self.version {
+            None => true,
+            Some((op, bound)) => op.matches(version, bound),
+        }
+    }
+}
+
+impl fmt::Display for Relation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name.as_str())?;
+        match &self.arch_qualifier {
+            None => {}
+            Some(ArchQualifier::Any) => f.write_str(":any")?,
+            Some(ArchQualifier::Native) => f.write_str(":native")?,
+            Some(ArchQualifier::Arch(a)) => write!(f, ":{a}")?,
+        }
+        if let Some((op, v)) = &self.version {
+            write!(f, " ({} {})", op.as_str(), v)?;
+        }
+        if !self.arch_restrictions.is_empty() {
+            f.write_str(" [")?;
+            for (i, (neg, a)) in self.arch_restrictions.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(" ")?;
+                }
+                write!(f, "{}{a}", if *neg { "!" } else { "" })?;
+            }
+            f.write_str("]")?;
+        }
+        Ok(())
+    }
+}
+
+/// A group of alternatives (`a | b | c`), satisfied by any one of them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Alternatives(pub Vec<Relation>);
+
+impl fmt::Display for Alternatives {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, r) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" | ")?;
+            }
+            write!(f, "{r}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses a relationship field (`Depends`, `Pre-Depends`, `Recommends`, `Conflicts`, `Breaks`,
+/// `Provides`, `Replaces`, …) into groups of alternatives. `field` names the field in errors.
+pub fn parse_relations(field: &'static str, text: &str) -> Result<Vec<Alternatives>, Error> {
+    let mut groups = Vec::new();
+    for group in text.split(',') {
+        let group = group.trim_matches(is_ws);
+        if group.is_empty() {
+            // dpkg tolerates a trailing comma; an empty group elsewhere is a syntax error.
+            continue;
+        }
+        let mut alts = Vec::with_capacity(1);
+        for alt in group.split('|') {
+            alts.push(parse_relation(field, alt.trim_matches(is_ws))?);
+        }
+        groups.push(Alternatives(alts));
+    }
+    Ok(groups)
+}
+
+/// Parses a field that allows no alternatives (`Provides`, `Conflicts`, `Breaks`, `Replaces`).
+pub fn parse_relation_list(field: &'static str, text: &str) -> Result<Vec<Relation>, Error> {
+    let mut out = Vec::new();
+    for group in parse_relations(field, text)? {
+        if group.0.len() != 1 {
+            return Err(Error::InvalidRelation {
+                field,
+                input: text.to_owned(),
+                reason: "alternatives are not allowed in this field",
+            });
+        }
+        out.extend(group.0);
+    }
+    Ok(out)
+}
+
+fn is_ws(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
+/// Parses one alternative.
+pub fn parse_relation(field: &'static str, text: &str) -> Result<Relation, Error> {
+    let bad =
+        |reason: &'static str| Error::InvalidRelation { field, input: text.to_owned(), reason };
+    let b = text.as_bytes();
+    let mut i = 0;
+    let name_end = b
+        .iter()
+        .position(|&c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'(' | b'[' | b'<' | b':'))
+        .unwrap_or(b.len());
+    let name = PackageName::new(&text[..name_end]).map_err(|_| bad("invalid package name"))?;
+    i = i.max(name_end);
+    let mut arch_qualifier = None;
+    if b.get(i) == Some(&b':') {
+        let start = i + 1;
+        let end = b[start..]
+            .iter()
+            .position(|&c| !(c.is_ascii_alphanumeric() || c == b'-'))
+            .map_or(b.len(), |p| start + p);
+        arch_qualifier = Some(match &text[start..end] {
+            "" => return Err(bad("empty architecture qualifier")),
+            "any" => ArchQualifier::Any,
+            "native" => ArchQualifier::Native,
+            a => ArchQualifier::Arch(a.into()),
+        });
+        i = end;
+    }
+    let skip_ws = |i: &mut usize| {
+        while *i < b.len() && matches!(b[*i], b' ' | b'\t' | b'\n' | b'\r') {
+            *i += 1;
+        }
+    };
+    skip_ws(&mut i);
+    let mut version = None;
+    if b.get(i) == Some(&b'(') {
+        let close = text[i..].find(')').ok_or_else(|| bad("unclosed '('"))? + i;
+        let inner = text[i + 1..close].trim_matches(is_ws);
+        let (op, rest) = if let Some(r) = inner.strip_prefix("<<") {
+            (VersionOp::Lt, r)
+        } else if let Some(r) = inner.strip_prefix("<=") {
+            (VersionOp::Le, r)
+        } else if let Some(r) = inner.strip_prefix(">>") {
+            (VersionOp::Gt, r)
+        } else if let Some(r) = inner.strip_prefix(">=") {
+            (VersionOp::Ge, r)
+        } else if let Some(r) = inner.strip_prefix('=') {
+            (VersionOp::Eq, r)
+        } else if let Some(r) = inner.strip_prefix('<') {
+            (VersionOp::Le, r)
+        } else if let Some(r) = inner.strip_prefix('>') {
+            (VersionOp::Ge, r)
+        } else {
+            return Err(bad("missing version operator"));
+        };
+        let v = DebVersion::parse(rest.trim_matches(is_ws)).map_err(|_| bad("invalid version"))?;
+        version = Some((op, v));
+        i = close + 1;
+        skip_ws(&mut i);
+    }
+    let mut arch_restrictions = Vec::new();
+    if b.get(i) == Some(&b'[') {
+        let close = text[i..].find(']').ok_or_else(|| bad("unclosed '['"))? + i;
+        for a in text[i + 1..close].split(is_ws).filter(|a| !a.is_empty()) {
+            let (neg, a) = match a.strip_prefix('!') {
+                Some(a) => (true, a),
+                None => (false, a),
+            };
+            if a.is_empty() {
+                return Err(bad("empty architecture in restriction"));
+            }
+            arch_restrictions.push((neg, a.into()));
+        }
+        i = close + 1;
+        skip_ws(&mut i);
+    }
+    // Build profiles (`<!nocheck> <stage1>`) only matter for source packages: validated, ignored.
+    while b.get(i) == Some(&b'<') {
+        let close = text[i..].find('>').ok_or_else(|| bad("unclosed '<'"))? + i;
+        i = close + 1;
+        skip_ws(&mut i);
+    }
+    if i != b.len() {
+        return Err(bad("unexpected text after relation"));
+    }
+    Ok(Relation { name, arch_qualifier, version, arch_restrictions })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_real_fields() {
+        let g = parse_relations(
+            "Depends",
+            "libc6 (>= 2.34), libssl3 (>= 3.0.0),\n debconf (>= 0.5) | debconf-2.0, perl:any, \
+             libfoo:amd64 (<< 1:2~rc1-1)",
+        )
+        .unwrap();
+        assert_eq!(g.len(), 5);
+        assert_eq!(g[2].0.len(), 2);
+        assert_eq!(g[2].0[1].name.as_str(), "debconf-2.0");
+        assert_eq!(g[3].0[0].arch_qualifier, Some(ArchQualifier::Any));
+        let (op, v) = g[4].0[0].version.clone().unwrap();
+        assert_eq!((op, v.as_str()), (VersionOp::Lt, "1:2~rc1-1"));
+        assert_eq!(g[0].to_string(), "libc6 (>= 2.34)");
+    }
+
+    #[test]
+    fn build_depends_syntax() {
+        let g = parse_relations(
+            "Build-Depends",
+            "foo [amd64 !i386] <!nocheck>, bar (>= 1) [linux-any]",
+        )
+        .unwrap();
+        assert_eq!(
+            g[0].0[0].arch_restrictions,
+            vec![(false, "amd64".into()), (true, "i386".into())]
+        );
+        assert_eq!(g[1].0[0].version.as_ref().unwrap().0, VersionOp::Ge);
+    }
+
+    #[test]
+    fn obsolete_operators_and_spacing() {
+        let r = parse_relation("Depends", "foo(<1.0)").unwrap();
+        assert_eq!(r.version.unwrap().0, VersionOp::Le);
+        let r = parse_relation("Depends", "foo ( >=  1.0 )").unwrap();
+        assert_eq!(r.version.unwrap().1.as_str(), "1.0");
+    }
+
+    #[test]
+    fn errors() {
+        for bad in
+            ["", "foo (", "foo (1.0)", "foo (>= )", "Foo_bar", "foo bar", "foo:", "foo [", "-x"]
+        {
+            assert!(parse_relation("Depends", bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_relation_list("Provides", "a | b").is_err());
+    }
+
+    #[test]
+    fn version_match() {
+        let r = parse_relation("Depends", "foo (>= 2.0~)").unwrap();
+        assert!(r.version_matches(&DebVersion::parse("2.0~rc1").unwrap()));
+        assert!(!r.version_matches(&DebVersion::parse("1.9").unwrap()));
+    }
+}
