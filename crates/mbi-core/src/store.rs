@@ -74,15 +74,21 @@ pub trait BlobStore: Send + Sync {
     fn read_bytes(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
         let size = self.stat(digest)?.ok_or_else(|| Error::BlobNotFound(digest.clone()))?;
         if size > limit {
-            return Err(Error::invalid(
-                format!("blob {digest}"),
-                format!("{size} bytes is over the {limit}-byte limit for documents"),
-            ));
+            return Err(Error::TooLarge { what: format!("blob {digest}"), size, limit });
         }
         let mut buf = Vec::with_capacity(size as usize);
+        // `take` guards against a blob that grew between `stat` and `open`.
         self.open(digest)?
+            .take(limit.saturating_add(1))
             .read_to_end(&mut buf)
             .map_err(|e| Error::Stream { context: format!("reading blob {digest}"), source: e })?;
+        if buf.len() as u64 > limit {
+            return Err(Error::TooLarge {
+                what: format!("blob {digest}"),
+                size: buf.len() as u64,
+                limit,
+            });
+        }
         digest.verify(&buf)?;
         Ok(buf)
     }
@@ -240,11 +246,11 @@ impl MemoryStore {
 
 impl BlobStore for MemoryStore {
     fn stat(&self, digest: &Digest) -> Result<Option<u64>> {
-        Ok(self.blobs.lock().unwrap().get(digest).map(|b| b.len() as u64))
+        Ok(self.blobs.lock().unwrap_or_else(|e| e.into_inner()).get(digest).map(|b| b.len() as u64))
     }
 
     fn open(&self, digest: &Digest) -> Result<Box<dyn BlobRead>> {
-        let b = self.blobs.lock().unwrap().get(digest).cloned();
+        let b = self.blobs.lock().unwrap_or_else(|e| e.into_inner()).get(digest).cloned();
         match b {
             Some(b) => Ok(Box::new(Cursor::new(b))),
             None => Err(Error::BlobNotFound(digest.clone())),
@@ -259,12 +265,12 @@ impl BlobStore for MemoryStore {
     }
 
     fn delete(&self, digest: &Digest) -> Result<()> {
-        self.blobs.lock().unwrap().remove(digest);
+        self.blobs.lock().unwrap_or_else(|e| e.into_inner()).remove(digest);
         Ok(())
     }
 
     fn list(&self) -> Result<Vec<Digest>> {
-        Ok(self.blobs.lock().unwrap().keys().cloned().collect())
+        Ok(self.blobs.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect())
     }
 }
 
@@ -290,7 +296,11 @@ impl BlobWriter for MemoryBlobWriter {
                 return Err(Error::DigestMismatch { expected: exp.clone(), actual: digest });
             }
         }
-        self.store.blobs.lock().unwrap().insert(digest.clone(), buf.into());
+        self.store
+            .blobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(digest.clone(), buf.into());
         Ok((digest, size))
     }
 
