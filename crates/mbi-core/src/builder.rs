@@ -174,14 +174,14 @@ impl ImageBuilder {
         b.exposed_ports = base.exposed_ports();
         b.volumes = base.volumes();
         b.stop_signal = base.stop_signal().map(str::to_owned);
-        if let Ok(Value::Object(top)) = serde_json::from_slice::<Value>(base.config_bytes()) {
-            if let Some(Value::Object(exec)) = top.get("config") {
-                b.extra_exec = exec
-                    .iter()
-                    .filter(|(k, _)| !config::MODELLED_CONFIG_KEYS.contains(&k.as_str()))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-            }
+        if let Ok(Value::Object(top)) = serde_json::from_slice::<Value>(base.config_bytes())
+            && let Some(Value::Object(exec)) = top.get("config")
+        {
+            b.extra_exec = exec
+                .iter()
+                .filter(|(k, _)| !config::MODELLED_CONFIG_KEYS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
         }
         b.base = Some((None, base.digest().clone()));
         b
@@ -606,11 +606,11 @@ impl IndexBuilder {
     pub fn render(&self) -> Result<(Descriptor, Vec<u8>)> {
         let mut seen = BTreeSet::new();
         for d in &self.manifests {
-            if let Some(p) = &d.platform {
-                if d.media_type.is_manifest() && !seen.insert((p.clone(), d.artifact_type.clone()))
-                {
-                    return Err(Error::invalid("index", format!("two images for platform {p}")));
-                }
+            if let Some(p) = &d.platform
+                && d.media_type.is_manifest()
+                && !seen.insert((p.clone(), d.artifact_type.clone()))
+            {
+                return Err(Error::invalid("index", format!("two images for platform {p}")));
             }
         }
         let (media_type, annotations) = match self.format {

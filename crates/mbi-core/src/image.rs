@@ -338,6 +338,8 @@ impl Index {
 }
 
 /// Either an image or an index, as a tag may point to either.
+// Loaded once per operation and moved rarely: boxing the image would only complicate matching.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum ImageOrIndex {
     /// A single-platform image.

@@ -259,12 +259,11 @@ fn walk_inner(
         for c in &children {
             walk_inner(store, c, follow_subject, visit, seen, depth + 1)?;
         }
-        if follow_subject {
-            if let Some(s) = subject {
-                if store.contains(&s.digest)? {
-                    walk_inner(store, &s, follow_subject, visit, seen, depth + 1)?;
-                }
-            }
+        if follow_subject
+            && let Some(s) = subject
+            && store.contains(&s.digest)?
+        {
+            walk_inner(store, &s, follow_subject, visit, seen, depth + 1)?;
         }
     }
     visit(d)

@@ -203,10 +203,10 @@ impl Write for DirBlobWriter {
 impl BlobWriter for DirBlobWriter {
     fn commit(self: Box<Self>, expected: Option<&Digest>) -> Result<(Digest, u64)> {
         let (tmp, digest, size) = self.inner.finish();
-        if let Some(exp) = expected {
-            if *exp != digest {
-                return Err(Error::DigestMismatch { expected: exp.clone(), actual: digest });
-            }
+        if let Some(exp) = expected
+            && *exp != digest
+        {
+            return Err(Error::DigestMismatch { expected: exp.clone(), actual: digest });
         }
         let dest = self.store.path(&digest);
         if fs::metadata(&dest).map(|m| m.len() == size).unwrap_or(false) {
@@ -291,10 +291,10 @@ impl Write for MemoryBlobWriter {
 impl BlobWriter for MemoryBlobWriter {
     fn commit(self: Box<Self>, expected: Option<&Digest>) -> Result<(Digest, u64)> {
         let (buf, digest, size) = self.inner.finish();
-        if let Some(exp) = expected {
-            if *exp != digest {
-                return Err(Error::DigestMismatch { expected: exp.clone(), actual: digest });
-            }
+        if let Some(exp) = expected
+            && *exp != digest
+        {
+            return Err(Error::DigestMismatch { expected: exp.clone(), actual: digest });
         }
         self.store
             .blobs

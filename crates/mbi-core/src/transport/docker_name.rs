@@ -160,10 +160,10 @@ fn valid_domain(d: &str) -> bool {
         Some((h, p)) => (h, Some(p)),
         None => (d, None),
     };
-    if let Some(p) = port {
-        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return false;
-        }
+    if let Some(p) = port
+        && (p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
     }
     !host.is_empty()
         && host.split('.').all(|l| {

@@ -318,13 +318,13 @@ impl Source {
     pub fn image(&self, platform: Option<&Platform>) -> Result<crate::Image> {
         match self.load()? {
             ImageOrIndex::Image(img) => {
-                if let Some(p) = platform {
-                    if !img.platform().matches(p) {
-                        return Err(Error::Selection {
-                            location: self.location.clone(),
-                            reason: format!("the image is for {}, not {p}", img.platform()),
-                        });
-                    }
+                if let Some(p) = platform
+                    && !img.platform().matches(p)
+                {
+                    return Err(Error::Selection {
+                        location: self.location.clone(),
+                        reason: format!("the image is for {}, not {p}", img.platform()),
+                    });
                 }
                 Ok(img)
             }

@@ -89,10 +89,10 @@ impl TarIndex {
                 continue; // "./" itself
             }
             let is_dir = matches!(member, Member::Dir);
-            if let Some(old) = members.insert(name, member) {
-                if !(is_dir && matches!(old, Member::Dir)) {
-                    return Err(bad(Some(raw_name), "duplicate member".into()));
-                }
+            if let Some(old) = members.insert(name, member)
+                && !(is_dir && matches!(old, Member::Dir))
+            {
+                return Err(bad(Some(raw_name), "duplicate member".into()));
             }
         }
         Ok(TarIndex { path: path.to_owned(), members })
