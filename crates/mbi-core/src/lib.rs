@@ -80,7 +80,7 @@ pub use image::{Image, ImageOrIndex, Index, Layer};
 pub use layout::OciLayout;
 pub use media_type::{Compression, MediaType};
 pub use platform::Platform;
-pub use store::{BlobRead, BlobStore, BlobWriter, DirStore, MemoryStore};
+pub use store::{BlobRead, BlobStore, BlobWriter, DirStore, MemoryStore, VerifiedReader};
 pub use transport::ImageReference;
 
 /// Re-export of the `oci_spec` crate whose image types mbi uses for configs, manifests and indexes.

@@ -25,7 +25,7 @@
 //! # Reading and writing
 //! [`open`] gives a [`Source`]: a read-only [`BlobStore`] view and the root descriptor, without
 //! copying anything (archives are read in place, never extracted). [`read`] copies an image or
-//! index from a reference into a store; [`write`] writes one from a store to a reference;
+//! index from a reference into a store; [`write()`] writes one from a store to a reference;
 //! [`copy`] does both between references. Archives are written to a temp file next to the
 //! destination and renamed into place; their bytes depend only on the image.
 
@@ -522,7 +522,7 @@ pub fn copy_blobs(
         if to.stat(&d.digest)? == Some(d.size) {
             return Ok(());
         }
-        let mut r = from.open(&d.digest)?;
+        let mut r = std::io::BufReader::with_capacity(1 << 20, from.open(&d.digest)?);
         let (_, n) = to.put_reader(&mut r, Some(&d.digest))?;
         if n != d.size {
             return Err(Error::SizeMismatch {
