@@ -181,13 +181,12 @@ fn broken_oci_archives() {
         let p = dir.path().join(name);
         fs::write(&p, bytes).unwrap();
         let out = dir.path().join(format!("{name}.out"));
-        let e = transport::copy(
+        transport::copy(
             &r(format!("oci-archive:{}", p.display())),
             &r(format!("oci:{}:x", out.display())),
             &CopyOptions::default(),
         )
-        .unwrap_err();
-        e
+        .unwrap_err()
     };
 
     // Truncated anywhere: inside a header, inside a blob, before the index.
