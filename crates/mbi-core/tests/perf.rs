@@ -140,3 +140,31 @@ fn transports_vs_skopeo() {
         sk_in.as_secs_f64() / mbi_in.as_secs_f64()
     );
 }
+
+#[test]
+#[ignore = "measurement; run explicitly"]
+fn gunzip_vs_gzip() {
+    if !have("pigz") || !Path::new("/dev/shm").is_dir() {
+        return;
+    }
+    let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+    let tar = dir.path().join("layer.tar");
+    run(Command::new("sh").arg("-c").arg(format!(
+        "tar --sort=name -C /usr -cf {} bin && pigz -6 -n -k {}",
+        tar.display(),
+        tar.display()
+    )));
+    let gz = dir.path().join("layer.tar.gz");
+    let ours = best_of(3, || {
+        let f = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&gz).unwrap());
+        let mut d = flate2::read::MultiGzDecoder::new(f);
+        std::io::copy(&mut d, &mut std::io::sink()).unwrap();
+    });
+    let gzip = best_of(3, || {
+        run(Command::new("sh").arg("-c").arg(format!("gzip -dc {} > /dev/null", gz.display())));
+    });
+    println!(
+        "gunzip: flate2/zlib-rs {ours:?}, gzip -dc {gzip:?}, ratio {:.2}x",
+        gzip.as_secs_f64() / ours.as_secs_f64()
+    );
+}

@@ -195,6 +195,60 @@ pub(crate) fn open(
     Ok((DockerArchiveStore { index, blobs }, root))
 }
 
+/// Writes the decompressed `blob` as the tar member `name`, decompressing on a second thread
+/// (through a channel of at most four 1 MiB chunks) while this one hashes and writes. Returns
+/// the digest of the decompressed bytes and the digest and size of the blob itself.
+fn decompress_into<W: Write + Seek>(
+    w: &mut TarWriter<W>,
+    name: &str,
+    blob: Box<dyn crate::BlobRead>,
+    compression: Compression,
+) -> io::Result<(Digest, Digest, u64)> {
+    const CHUNK: usize = 1 << 20;
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(4);
+        let producer = s.spawn(move || -> io::Result<(Digest, u64)> {
+            let mut hashed = HashingReader::new(BufReader::with_capacity(CHUNK, blob));
+            let pumped = (|| -> io::Result<bool> {
+                let mut dec = decoder(compression, &mut hashed)?;
+                loop {
+                    let mut buf = vec![0u8; CHUNK];
+                    let n = read_full(&mut dec, &mut buf)?;
+                    if n == 0 {
+                        return Ok(true);
+                    }
+                    buf.truncate(n);
+                    if tx.send(Ok(buf)).is_err() {
+                        return Ok(false); // the writer gave up; its error is reported
+                    }
+                }
+            })();
+            match pumped {
+                Err(e) => {
+                    let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                    return Err(e);
+                }
+                Ok(false) => return Err(io::Error::other("writer stopped")),
+                Ok(true) => drop(tx),
+            }
+            // Whatever follows the compressed stream is part of the blob digest too.
+            io::copy(&mut hashed, &mut io::sink())?;
+            let (_, digest, size) = hashed.finish();
+            Ok((digest, size))
+        });
+        let (diff, _) = w.file_streamed(name, move |out| {
+            let mut hw = HashingWriter::new(out);
+            for chunk in rx.iter() {
+                hw.write_all(&chunk?)?;
+            }
+            Ok(hw.finish().1)
+        })?;
+        let (digest, size) =
+            producer.join().map_err(|_| io::Error::other("decompression thread panicked"))??;
+        Ok((diff, digest, size))
+    })
+}
+
 /// Reads a layer member once: its digest, its compression (sniffed), and the digest of its
 /// uncompressed content, which must be `diff_id`.
 fn hash_layer(
@@ -341,22 +395,10 @@ pub(crate) fn write(
             Entry::Symlink(target) => w.symlink(name, target).map_err(io_err)?,
             Entry::Layer(l, c) => {
                 let blob = store.open(&l.descriptor.digest)?;
-                let mut hashed = HashingReader::new(BufReader::with_capacity(1 << 20, blob));
                 let context =
                     || format!("writing layer {} into {}", l.descriptor.digest, path.display());
-                let (diff, _) = w
-                    .file_streamed(name, |out| {
-                        let mut dec = decoder(*c, &mut hashed)?;
-                        let mut hw = HashingWriter::new(out);
-                        io::copy(&mut dec, &mut hw)?;
-                        let (_, d, _) = hw.finish();
-                        Ok(d)
-                    })
+                let (diff, blob_digest, blob_size) = decompress_into(&mut w, name, blob, *c)
                     .map_err(|e| Error::Stream { context: context(), source: e })?;
-                // Whatever follows the compressed stream is part of the blob digest too.
-                io::copy(&mut hashed, &mut io::sink())
-                    .map_err(|e| Error::Stream { context: context(), source: e })?;
-                let (_, blob_digest, blob_size) = hashed.finish();
                 if blob_digest != l.descriptor.digest {
                     return Err(Error::DigestMismatch {
                         expected: l.descriptor.digest.clone(),
