@@ -7,3 +7,9 @@ pub mod version;
 pub use package::{BinaryPackage, IndexOrigin, MultiArch, Priority};
 pub use relation::{Alternatives, ArchQualifier, PackageName, Relation, VersionOp};
 pub use version::DebVersion;
+
+pub mod control;
+pub mod index;
+pub mod release;
+pub mod signature;
+pub mod sources;
