@@ -13,3 +13,6 @@ pub mod index;
 pub mod release;
 pub mod signature;
 pub mod sources;
+pub mod cache;
+pub mod fetch;
+pub mod http;
