@@ -5,10 +5,14 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use mbi_distro::Error;
-use mbi_distro::apt::fetch::{Apt, CheckTime, FetchEvent, FetchOptions, RefreshOptions, RepositorySnapshot};
+use mbi_distro::apt::fetch::{
+    Apt, CheckTime, FetchEvent, FetchOptions, RefreshOptions, RepositorySnapshot,
+};
 use mbi_distro::apt::signature::Keyring;
 use mbi_distro::apt::sources::{SignedBy, SourceEntry, parse_sources};
-use mbi_testkit::apt::{Deb, DebCompression, FIXTURE_EPOCH, FixtureRepo, IndexCompression, KeySpec, Publish, Signing};
+use mbi_testkit::apt::{
+    Deb, DebCompression, FIXTURE_EPOCH, FixtureRepo, IndexCompression, KeySpec, Publish, Signing,
+};
 use mbi_testkit::http::{Fault, StaticServer};
 
 const NOW: i64 = FIXTURE_EPOCH + 3600;
@@ -36,22 +40,42 @@ impl Scenario {
 
     async fn refresh(&self, suites: &[&str]) -> Result<RepositorySnapshot, Error> {
         let sources: Vec<_> = suites.iter().map(|s| self.source(s)).collect();
-        self.apt().refresh(&sources, &RefreshOptions::new(&["amd64", "arm64"], CheckTime::At(NOW))).await
+        self.apt()
+            .refresh(&sources, &RefreshOptions::new(&["amd64", "arm64"], CheckTime::At(NOW)))
+            .await
     }
 }
 
 fn standard_repo() -> FixtureRepo {
     let mut repo = FixtureRepo::new().unwrap();
-    repo.add("stable", "main", Deb::new("libfoo", "1.0-1").file("/usr/lib/libfoo.so.1", "v1")).unwrap();
+    repo.add("stable", "main", Deb::new("libfoo", "1.0-1").file("/usr/lib/libfoo.so.1", "v1"))
+        .unwrap();
     repo.add(
         "stable",
         "main",
-        Deb::new("app", "2.0-1").depends("libfoo (>= 1.0), base | base-alt").exec("/usr/bin/app", "#!/bin/sh\n"),
+        Deb::new("app", "2.0-1")
+            .depends("libfoo (>= 1.0), base | base-alt")
+            .exec("/usr/bin/app", "#!/bin/sh\n"),
     )
     .unwrap();
-    repo.add("stable", "main", Deb::new("libfoo", "1.0-1").arch("arm64").compression(DebCompression::Zstd)).unwrap();
-    repo.add("stable", "main", Deb::new("docs", "1:3.0~rc1").arch("all").compression(DebCompression::Gzip)).unwrap();
-    repo.add("stable-security", "main", Deb::new("libfoo", "1.0-1+sec1").file("/usr/lib/libfoo.so.1", "v2")).unwrap();
+    repo.add(
+        "stable",
+        "main",
+        Deb::new("libfoo", "1.0-1").arch("arm64").compression(DebCompression::Zstd),
+    )
+    .unwrap();
+    repo.add(
+        "stable",
+        "main",
+        Deb::new("docs", "1:3.0~rc1").arch("all").compression(DebCompression::Gzip),
+    )
+    .unwrap();
+    repo.add(
+        "stable-security",
+        "main",
+        Deb::new("libfoo", "1.0-1+sec1").file("/usr/lib/libfoo.so.1", "v2"),
+    )
+    .unwrap();
     repo
 }
 
@@ -63,8 +87,11 @@ fn serve(repo: FixtureRepo, publish: &Publish) -> Scenario {
 }
 
 fn names(s: &RepositorySnapshot) -> Vec<String> {
-    let mut v: Vec<String> =
-        s.packages.iter().map(|p| format!("{}_{}_{}@{}", p.name, p.version, p.architecture, p.origin.suite)).collect();
+    let mut v: Vec<String> = s
+        .packages
+        .iter()
+        .map(|p| format!("{}_{}_{}@{}", p.name, p.version, p.architecture, p.origin.suite))
+        .collect();
     v.sort();
     v
 }
@@ -99,18 +126,30 @@ async fn good_signature_two_suites_two_architectures() {
     let events = Mutex::new(Vec::new());
     let paths = sc
         .apt()
-        .fetch_packages(&snap.packages, &FetchOptions::default(), &|e| events.lock().unwrap().push(e.clone()))
+        .fetch_packages(&snap.packages, &FetchOptions::default(), &|e| {
+            events.lock().unwrap().push(e.clone())
+        })
         .await
         .unwrap();
     assert_eq!(paths.len(), snap.packages.len());
     for (p, path) in snap.packages.iter().zip(&paths) {
         assert!(path.starts_with(sc.cache.path()));
         assert_eq!(path.file_name().unwrap().to_str().unwrap(), p.sha256.hex());
-        let out = std::process::Command::new("dpkg-deb").arg("-f").arg(path).arg("Package").arg("Version").output().unwrap();
+        let out = std::process::Command::new("dpkg-deb")
+            .arg("-f")
+            .arg(path)
+            .arg("Package")
+            .arg("Version")
+            .output()
+            .unwrap();
         assert!(out.status.success());
-        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("Package: {}\nVersion: {}\n", p.name, p.version));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("Package: {}\nVersion: {}\n", p.name, p.version)
+        );
     }
-    let finished = events.lock().unwrap().iter().filter(|e| matches!(e, FetchEvent::Finished { .. })).count();
+    let finished =
+        events.lock().unwrap().iter().filter(|e| matches!(e, FetchEvent::Finished { .. })).count();
     assert_eq!(finished, 5, "docs appears twice but is downloaded once");
     // Second fetch: all from cache, no request.
     sc.server.reset_stats();
@@ -120,11 +159,13 @@ async fn good_signature_two_suites_two_architectures() {
 
 #[tokio::test]
 async fn detached_signature_and_armoured_inline_key() {
-    let sc = serve(standard_repo(), &Publish { signing: Signing::DetachedOnly, ..Publish::default() });
+    let sc =
+        serve(standard_repo(), &Publish { signing: Signing::DetachedOnly, ..Publish::default() });
     let armour = std::fs::read_to_string(sc.repo.export_key(sc.repo.key(), true).unwrap()).unwrap();
     let mut e = sc.source("stable");
     e.signed_by = Some(SignedBy::Inline(armour));
-    let snap = sc.apt().refresh(&[e], &RefreshOptions::new(&["amd64"], CheckTime::At(NOW))).await.unwrap();
+    let snap =
+        sc.apt().refresh(&[e], &RefreshOptions::new(&["amd64"], CheckTime::At(NOW))).await.unwrap();
     assert_eq!(snap.indexes[0].release_file, "Release");
     assert_eq!(snap.packages.len(), 3);
     assert_eq!(sc.server.count_status("/dists/stable/InRelease", 404), 1);
@@ -172,7 +213,10 @@ async fn expired_key_is_refused_unless_time_checks_are_skipped() {
     // Valid when it signed: accepted when the caller explicitly skips time checks.
     let snap = sc
         .apt()
-        .refresh(&[sc.source("stable")], &RefreshOptions::new(&["amd64"], CheckTime::SkipTimeChecks))
+        .refresh(
+            &[sc.source("stable")],
+            &RefreshOptions::new(&["amd64"], CheckTime::SkipTimeChecks),
+        )
         .await
         .unwrap();
     assert_eq!(snap.packages.len(), 3);
@@ -181,13 +225,18 @@ async fn expired_key_is_refused_unless_time_checks_are_skipped() {
 #[tokio::test]
 async fn revoked_key_and_signing_subkey() {
     let mut repo = standard_repo();
-    let k = repo.generate_key(&KeySpec { signing_subkey: true, ..KeySpec::new("sub <sub@mbi.invalid>") }).unwrap();
+    let k = repo
+        .generate_key(&KeySpec { signing_subkey: true, ..KeySpec::new("sub <sub@mbi.invalid>") })
+        .unwrap();
     assert_ne!(k.fingerprint, k.signing_fingerprint);
     repo.sign_with(k.clone());
     let sc = serve(repo, &Publish::default());
     let snap = sc.refresh(&["stable"]).await.unwrap();
     let s = snap.indexes[0].signer.clone().unwrap();
-    assert_eq!((s.primary_fingerprint, s.key_fingerprint), (k.fingerprint.clone(), k.signing_fingerprint.clone()));
+    assert_eq!(
+        (s.primary_fingerprint, s.key_fingerprint),
+        (k.fingerprint.clone(), k.signing_fingerprint.clone())
+    );
     sc.repo.revoke(&k).unwrap();
     let revoked = sc.repo.export_key(&k, false).unwrap();
     let mut e = sc.source("stable");
@@ -204,7 +253,9 @@ async fn revoked_key_and_signing_subkey() {
 #[tokio::test]
 async fn sha1_signatures_are_weak() {
     let mut repo = standard_repo();
-    let rsa = repo.generate_key(&KeySpec { algo: "rsa2048".into(), ..KeySpec::new("rsa <rsa@mbi.invalid>") }).unwrap();
+    let rsa = repo
+        .generate_key(&KeySpec { algo: "rsa2048".into(), ..KeySpec::new("rsa <rsa@mbi.invalid>") })
+        .unwrap();
     repo.sign_with(rsa);
     let sc = serve(repo, &Publish { digest: "SHA1".into(), ..Publish::default() });
     let e = sc.refresh(&["stable"]).await.unwrap_err().to_string();
@@ -222,7 +273,10 @@ async fn unsigned_repository_needs_trusted_and_allow_insecure() {
     let mut src = sc.source("stable");
     src.trusted = true;
     let o = RefreshOptions::new(&["amd64"], CheckTime::At(NOW));
-    assert!(sc.apt().refresh(std::slice::from_ref(&src), &o).await.is_err(), "trusted alone is not enough");
+    assert!(
+        sc.apt().refresh(std::slice::from_ref(&src), &o).await.is_err(),
+        "trusted alone is not enough"
+    );
     let mut o = o;
     o.allow_insecure = true;
     let snap = sc.apt().refresh(&[src], &o).await.unwrap();
@@ -261,7 +315,11 @@ async fn every_index_compression() {
         let sc = serve(standard_repo(), &Publish { compressions: vec![c], ..Publish::default() });
         let snap = sc.refresh(&["stable"]).await.unwrap();
         assert_eq!(snap.packages.len(), 5, "{c:?}");
-        assert_eq!(sc.server.count_status(&format!("/dists/stable/main/binary-amd64/{file}"), 200), 1, "{c:?}");
+        assert_eq!(
+            sc.server.count_status(&format!("/dists/stable/main/binary-amd64/{file}"), 200),
+            1,
+            "{c:?}"
+        );
     }
 }
 
@@ -269,12 +327,20 @@ async fn every_index_compression() {
 async fn by_hash_paths_are_used() {
     let sc = serve(
         standard_repo(),
-        &Publish { by_hash: true, only_by_hash: true, compressions: vec![IndexCompression::Xz], ..Publish::default() },
+        &Publish {
+            by_hash: true,
+            only_by_hash: true,
+            compressions: vec![IndexCompression::Xz],
+            ..Publish::default()
+        },
     );
     let snap = sc.refresh(&["stable"]).await.unwrap();
     assert_eq!(snap.packages.len(), 5);
     let reqs = sc.server.all_requests();
-    assert!(reqs.iter().any(|(p, _)| p.starts_with("/dists/stable/main/binary-amd64/by-hash/SHA256/")), "{reqs:?}");
+    assert!(
+        reqs.iter().any(|(p, _)| p.starts_with("/dists/stable/main/binary-amd64/by-hash/SHA256/")),
+        "{reqs:?}"
+    );
     assert!(!reqs.iter().any(|(p, _)| p.ends_with("/Packages.xz")), "{reqs:?}");
 }
 
@@ -305,7 +371,10 @@ async fn tampered_deb_is_refused_and_not_cached() {
     let app = snap.packages.iter().find(|p| p.name.as_str() == "app").unwrap().clone();
     sc.repo.tamper_deb("stable", "main", &Deb::new("app", "2.0-1")).unwrap();
     let apt = sc.apt();
-    let e = apt.fetch_packages(std::slice::from_ref(&app), &FetchOptions::default(), &|_| {}).await.unwrap_err();
+    let e = apt
+        .fetch_packages(std::slice::from_ref(&app), &FetchOptions::default(), &|_| {})
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Integrity { .. }), "{e}");
     assert!(e.to_string().contains("from the signed index"), "{e}");
     assert!(!apt.cache().deb_path(&app.sha256).exists());
@@ -315,8 +384,14 @@ async fn tampered_deb_is_refused_and_not_cached() {
 #[tokio::test]
 async fn truncated_download_resumes_with_range() {
     let mut repo = FixtureRepo::new().unwrap();
-    let big: Vec<u8> = (0..400_000u32).flat_map(|i| i.wrapping_mul(2654435761).to_le_bytes()).collect();
-    repo.add("stable", "main", Deb::new("big", "1.0").file("/usr/share/big.bin", big).compression(DebCompression::None)).unwrap();
+    let big: Vec<u8> =
+        (0..400_000u32).flat_map(|i| i.wrapping_mul(2654435761).to_le_bytes()).collect();
+    repo.add(
+        "stable",
+        "main",
+        Deb::new("big", "1.0").file("/usr/share/big.bin", big).compression(DebCompression::None),
+    )
+    .unwrap();
     let sc = serve(repo, &Publish::default());
     let snap = sc.refresh(&["stable"]).await.unwrap();
     let big = snap.packages[0].clone();
@@ -326,7 +401,9 @@ async fn truncated_download_resumes_with_range() {
     let events = Mutex::new(Vec::new());
     let paths = sc
         .apt()
-        .fetch_packages(std::slice::from_ref(&big), &FetchOptions::default(), &|e| events.lock().unwrap().push(e.clone()))
+        .fetch_packages(std::slice::from_ref(&big), &FetchOptions::default(), &|e| {
+            events.lock().unwrap().push(e.clone())
+        })
         .await
         .unwrap();
     assert_eq!(Some(std::fs::read(&paths[0]).unwrap().len() as u64), Some(big.size));
@@ -335,14 +412,17 @@ async fn truncated_download_resumes_with_range() {
     assert_eq!(st.ranges, [format!("bytes={half}-")]);
     let ev = events.lock().unwrap();
     assert!(ev.iter().any(|e| matches!(e, FetchEvent::Retrying { .. })));
-    assert!(ev.iter().any(|e| matches!(e, FetchEvent::Started { from, .. } if *from == half as u64)));
+    assert!(
+        ev.iter().any(|e| matches!(e, FetchEvent::Started { from, .. } if *from == half as u64))
+    );
 }
 
 #[tokio::test]
 async fn offline_from_cache() {
     let sc = serve(standard_repo(), &Publish::default());
     let snap = sc.refresh(&["stable"]).await.unwrap();
-    let libfoo: Vec<_> = snap.packages.iter().filter(|p| p.name.as_str() == "libfoo").cloned().collect();
+    let libfoo: Vec<_> =
+        snap.packages.iter().filter(|p| p.name.as_str() == "libfoo").cloned().collect();
     sc.apt().fetch_packages(&libfoo, &FetchOptions::default(), &|_| {}).await.unwrap();
     let source = sc.source("stable");
     let Scenario { server, cache, repo, .. } = sc;

@@ -74,14 +74,9 @@ impl StaticServer {
     /// Serves `root` on `127.0.0.1` at a free port.
     pub fn start(root: &Path) -> std::io::Result<StaticServer> {
         let root = root.to_path_buf();
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")
-            ?;
-        std_listener
-            .set_nonblocking(true)
-            ?;
-        let addr = std_listener
-            .local_addr()
-            ?;
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
         let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (st, rt_root) = (state.clone(), root.clone());

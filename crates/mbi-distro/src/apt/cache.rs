@@ -53,7 +53,11 @@ impl Cache {
         let mut key = String::with_capacity(dist_url.len());
         let rest = dist_url.split_once("://").map_or(dist_url, |(_, r)| r);
         for c in rest.chars() {
-            key.push(if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+') { c } else { '_' });
+            key.push(if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+') {
+                c
+            } else {
+                '_'
+            });
         }
         // The sanitised name can collide ("a/b" vs "a_b"): add a short hash of the exact URL.
         let h = Digest::sha256(dist_url.as_bytes());
@@ -114,7 +118,9 @@ mod tests {
         let a = c.lists_dir("http://m.example/debian/dists/stable/");
         let b = c.lists_dir("http://m.example/debian/dists/stable_/");
         assert_ne!(a, b);
-        assert!(a.file_name().unwrap().to_str().unwrap().starts_with("m.example_debian_dists_stable-"));
+        assert!(
+            a.file_name().unwrap().to_str().unwrap().starts_with("m.example_debian_dists_stable-")
+        );
         let p = c.index_path("x");
         write_atomic(&p, b"hello").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"hello");

@@ -263,8 +263,9 @@ impl Apt {
         if opts.architectures.is_empty() {
             return Err(Error::Config("no architectures requested".into()));
         }
-        let dists = futures_util::future::join_all(sources.iter().map(|e| self.refresh_dist(e, opts)))
-            .await;
+        let dists =
+            futures_util::future::join_all(sources.iter().map(|e| self.refresh_dist(e, opts)))
+                .await;
         let mut snap = RepositorySnapshot::default();
         for d in dists {
             for (pkgs, prov) in d? {
@@ -292,15 +293,18 @@ impl Apt {
             wanted.push((String::new(), "flat".into(), "Packages".into()));
         } else {
             let r = &meta.release;
-            let mut arch_list = archs.clone();
-            if r.no_support_for_architecture_all && r.architectures.iter().any(|a| a == "all") {
-                arch_list.push("all".into());
-            }
+            let arch_list = archs.clone();
             for c in &e.components {
-                if !r.components.is_empty() && !r.components.contains(c) {
+                // debian-security lists `updates/main` but serves `main/…`, as apt accepts.
+                let listed =
+                    r.components.iter().any(|rc| rc == c || rc.ends_with(&format!("/{c}")));
+                if !r.components.is_empty() && !listed {
                     return Err(Error::Release {
                         context: meta.context.clone(),
-                        reason: format!("component {c:?} is not in Components ({})", r.components.join(" ")),
+                        reason: format!(
+                            "component {c:?} is not in Components ({})",
+                            r.components.join(" ")
+                        ),
                     });
                 }
                 for a in &arch_list {
@@ -311,7 +315,7 @@ impl Apt {
                 }
             }
         }
-        let futs = wanted.into_iter().map(|(comp, arch, path)| {
+        let load = |(comp, arch, path): (String, String, String)| {
             let meta = &meta;
             let archs = &archs;
             async move {
@@ -329,7 +333,9 @@ impl Apt {
                 .await
                 .map_err(|e| Error::Config(format!("parser task failed: {e}")))??;
                 if e.is_flat() {
-                    pkgs.retain(|p| &*p.architecture == "all" || archs.iter().any(|a| **a == *p.architecture));
+                    pkgs.retain(|p| {
+                        &*p.architecture == "all" || archs.iter().any(|a| **a == *p.architecture)
+                    });
                 }
                 let prov = IndexProvenance {
                     uri: e.uri.clone(),
@@ -347,11 +353,43 @@ impl Apt {
                 };
                 Ok::<_, Error>((pkgs, prov))
             }
-        });
-        futures_util::future::join_all(futs).await.into_iter().collect()
+        };
+        let mut out: Vec<(Vec<BinaryPackage>, IndexProvenance)> =
+            futures_util::future::join_all(wanted.into_iter().map(load))
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()?;
+        // `No-Support-for-Architecture-all: Packages`: `all` packages live in binary-all. Debian
+        // still repeats them in every architecture's index (then binary-all only duplicates
+        // them); fetch binary-all only for components whose indexes carry no `all` package.
+        let r = &meta.release;
+        if !e.is_flat() && r.no_support_for_architecture_all {
+            let mut extra = Vec::new();
+            for c in &e.components {
+                let path = format!("{c}/binary-all/Packages");
+                let listed = [".xz", ".gz", ".zst", ""]
+                    .iter()
+                    .any(|x| r.file(&format!("{path}{x}")).is_some());
+                let has_all = out
+                    .iter()
+                    .filter(|(_, p)| &p.component == c)
+                    .any(|(pk, _)| pk.iter().any(|p| &*p.architecture == "all"));
+                if listed && !has_all {
+                    extra.push((c.clone(), "all".to_owned(), path));
+                }
+            }
+            for x in futures_util::future::join_all(extra.into_iter().map(load)).await {
+                out.push(x?);
+            }
+        }
+        Ok(out)
     }
 
-    fn keyring_for(&self, e: &SourceEntry, opts: &RefreshOptions) -> Result<Option<Keyring>, Error> {
+    fn keyring_for(
+        &self,
+        e: &SourceEntry,
+        opts: &RefreshOptions,
+    ) -> Result<Option<Keyring>, Error> {
         match &e.signed_by {
             Some(SignedBy::Keyrings(paths)) => {
                 let mut k = Keyring::new();
@@ -382,7 +420,8 @@ impl Apt {
                 ),
             });
         }
-        let policy = VerifyPolicy { allow_weak_hashes: opts.allow_weak_hashes, now: opts.time.at() };
+        let policy =
+            VerifyPolicy { allow_weak_hashes: opts.allow_weak_hashes, now: opts.time.at() };
         let inrelease_url = format!("{dist_url}InRelease");
         let cached_in = dir.join("InRelease");
         // Returns the signed metadata bytes and which file they are.
@@ -392,7 +431,10 @@ impl Apt {
             } else if let Ok(b) = std::fs::read(dir.join("Release")) {
                 ("Release", b, std::fs::read(dir.join("Release.gpg")).ok())
             } else {
-                return Err(Error::NotCached { what: format!("signed metadata of {dist_url}"), path: dir });
+                return Err(Error::NotCached {
+                    what: format!("signed metadata of {dist_url}"),
+                    path: dir,
+                });
             }
         } else {
             let v = read_validators(&dir).filter(|v| v.file == "InRelease" && cached_in.is_file());
@@ -402,14 +444,27 @@ impl Apt {
             };
             match self.http.get_small(&inrelease_url, etag, lm, MAX_RELEASE).await? {
                 Small::NotModified => {
-                    let b = std::fs::read(&cached_in).map_err(|err| Error::io("read", &cached_in, err))?;
+                    let b = std::fs::read(&cached_in)
+                        .map_err(|err| Error::io("read", &cached_in, err))?;
                     ("InRelease", b, None)
                 }
                 Small::Body { bytes, etag, last_modified } => {
                     // Verify before caching (below); remember validators only after.
-                    let m = self.verify_meta(e, "InRelease", &bytes, None, keyring.as_ref(), &policy, insecure_ok, &inrelease_url)?;
+                    let m = self.verify_meta(
+                        e,
+                        "InRelease",
+                        &bytes,
+                        None,
+                        keyring.as_ref(),
+                        &policy,
+                        insecure_ok,
+                        &inrelease_url,
+                    )?;
                     write_atomic(&cached_in, &bytes)?;
-                    write_validators(&dir, &Validators { file: "InRelease".into(), etag, last_modified })?;
+                    write_validators(
+                        &dir,
+                        &Validators { file: "InRelease".into(), etag, last_modified },
+                    )?;
                     for stale in ["Release", "Release.gpg"] {
                         let _ = std::fs::remove_file(dir.join(stale));
                     }
@@ -431,7 +486,16 @@ impl Apt {
                         Small::Body { bytes, .. } => Some(bytes),
                         _ => None,
                     };
-                    let m = self.verify_meta(e, "Release", &rel, sig.as_deref(), keyring.as_ref(), &policy, insecure_ok, &rel_url)?;
+                    let m = self.verify_meta(
+                        e,
+                        "Release",
+                        &rel,
+                        sig.as_deref(),
+                        keyring.as_ref(),
+                        &policy,
+                        insecure_ok,
+                        &rel_url,
+                    )?;
                     write_atomic(&dir.join("Release"), &rel)?;
                     match &sig {
                         Some(s) => write_atomic(&dir.join("Release.gpg"), s)?,
@@ -440,13 +504,25 @@ impl Apt {
                         }
                     }
                     let _ = std::fs::remove_file(&cached_in);
-                    write_validators(&dir, &Validators { file: "Release".into(), etag: None, last_modified: None })?;
+                    write_validators(
+                        &dir,
+                        &Validators { file: "Release".into(), etag: None, last_modified: None },
+                    )?;
                     return self.finish_meta(e, m, opts);
                 }
             }
         };
         let ctx = format!("{dist_url}{file}");
-        let m = self.verify_meta(e, file, &bytes, detached.as_deref(), keyring.as_ref(), &policy, insecure_ok, &ctx)?;
+        let m = self.verify_meta(
+            e,
+            file,
+            &bytes,
+            detached.as_deref(),
+            keyring.as_ref(),
+            &policy,
+            insecure_ok,
+            &ctx,
+        )?;
         self.finish_meta(e, m, opts)
     }
 
@@ -494,14 +570,21 @@ impl Apt {
         })
     }
 
-    fn finish_meta(&self, e: &SourceEntry, m: DistMeta, opts: &RefreshOptions) -> Result<DistMeta, Error> {
+    fn finish_meta(
+        &self,
+        e: &SourceEntry,
+        m: DistMeta,
+        opts: &RefreshOptions,
+    ) -> Result<DistMeta, Error> {
         if let Some(now) = opts.time.at() {
             m.release.check_time(now, &m.context)?;
         }
         if !e.is_flat() {
             let r = &m.release;
             let names = [r.suite.as_deref(), r.codename.as_deref()];
-            if (r.suite.is_some() || r.codename.is_some()) && !names.contains(&Some(e.suite.as_str())) {
+            if (r.suite.is_some() || r.codename.is_some())
+                && !names.contains(&Some(e.suite.as_str()))
+            {
                 return Err(Error::Release {
                     context: m.context.clone(),
                     reason: format!(
@@ -591,7 +674,9 @@ impl Apt {
                     .await;
                 match res {
                     Ok(true) => {
-                        let bytes = tokio::fs::read(&dest).await.map_err(|err| Error::io("read", &dest, err))?;
+                        let bytes = tokio::fs::read(&dest)
+                            .await
+                            .map_err(|err| Error::io("read", &dest, err))?;
                         let d = plain.map_or_else(|| f.sha256.clone(), |p| p.sha256.clone());
                         return Ok((bytes, d));
                     }
@@ -651,7 +736,8 @@ impl Apt {
             .prefix(".tmp-")
             .tempfile_in(dir)
             .map_err(|e| perm(Error::io("create temp file in", dir, e)))?;
-        let std_file = tmp.reopen().map_err(|e| perm(Error::io("open", tmp.path().to_path_buf(), e)))?;
+        let std_file =
+            tmp.reopen().map_err(|e| perm(Error::io("open", tmp.path().to_path_buf(), e)))?;
         let mut out = tokio::fs::File::from_std(std_file);
         let mut out_hash = Sha256Hasher::new();
         let max_out = plain.map_or(8u64 << 30, |p| p.size);
@@ -746,7 +832,10 @@ impl Apt {
         Ok(packages
             .iter()
             .map(|p| {
-                done.iter().find(|(d, _)| *d == p.sha256).map(|(_, path)| path.clone()).unwrap_or_default()
+                done.iter()
+                    .find(|(d, _)| *d == p.sha256)
+                    .map(|(_, path)| path.clone())
+                    .unwrap_or_default()
             })
             .collect())
     }
@@ -778,7 +867,10 @@ impl Apt {
             let _ = std::fs::remove_file(&dest);
         }
         if opts.offline {
-            return Err(Error::NotCached { what: format!("package {label} ({})", p.filename), path: dest });
+            return Err(Error::NotCached {
+                what: format!("package {label} ({})", p.filename),
+                path: dest,
+            });
         }
         let url = format!("{}{}", p.origin.uri, p.filename);
         let partial = self.cache.partial_path(&p.sha256);
@@ -789,7 +881,10 @@ impl Apt {
                 if let Err(a) = &r
                     && a.transient
                 {
-                    on_event(&FetchEvent::Retrying { package: label.clone(), reason: a.error.to_string() });
+                    on_event(&FetchEvent::Retrying {
+                        package: label.clone(),
+                        reason: a.error.to_string(),
+                    });
                 }
                 r
             })
@@ -880,7 +975,10 @@ impl Apt {
         f.flush().await.map_err(|e| perm(Error::io("write", partial, e)))?;
         if have < p.size {
             return Err(Attempt {
-                error: Error::Http { url: url.into(), reason: format!("body ended after {have} of {} bytes", p.size) },
+                error: Error::Http {
+                    url: url.into(),
+                    reason: format!("body ended after {have} of {} bytes", p.size),
+                },
                 transient: true,
             });
         }
@@ -897,7 +995,9 @@ impl Apt {
         f.sync_data().await.map_err(|e| perm(Error::io("sync", partial, e)))?;
         drop(f);
         let dest = self.cache.deb_path(&p.sha256);
-        tokio::fs::rename(partial, &dest).await.map_err(|e| perm(Error::io("rename into", &dest, e)))?;
+        tokio::fs::rename(partial, &dest)
+            .await
+            .map_err(|e| perm(Error::io("rename into", &dest, e)))?;
         Ok(())
     }
 }

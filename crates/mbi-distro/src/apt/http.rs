@@ -147,7 +147,10 @@ impl HttpClient {
                 return Err(status_err(url, status));
             }
             let header = |h| {
-                resp.headers().get(h).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok()).map(str::to_owned)
+                resp.headers()
+                    .get(h)
+                    .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+                    .map(str::to_owned)
             };
             let etag = header(reqwest::header::ETAG);
             let last_modified = header(reqwest::header::LAST_MODIFIED);
@@ -157,7 +160,10 @@ impl HttpClient {
                 let chunk = chunk.map_err(|e| transport(url, e))?;
                 if bytes.len() as u64 + chunk.len() as u64 > limit {
                     return Err(Attempt {
-                        error: Error::Http { url: url.into(), reason: format!("larger than {limit} bytes") },
+                        error: Error::Http {
+                            url: url.into(),
+                            reason: format!("larger than {limit} bytes"),
+                        },
                         transient: false,
                     });
                 }
@@ -179,7 +185,9 @@ impl HttpClient {
             let data = match tokio::fs::read(&path).await {
                 Ok(d) => d,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(Attempt { error: Error::io("read", path, e), transient: false }),
+                Err(e) => {
+                    return Err(Attempt { error: Error::io("read", path, e), transient: false });
+                }
             };
             let start = (from as usize).min(data.len());
             let status = if from > 0 { 206 } else { 200 };
@@ -222,5 +230,8 @@ fn status_err(url: &str, status: reqwest::StatusCode) -> Attempt {
     let transient = status.is_server_error()
         || status == reqwest::StatusCode::TOO_MANY_REQUESTS
         || status == reqwest::StatusCode::REQUEST_TIMEOUT;
-    Attempt { error: Error::Http { url: url.into(), reason: format!("status {status}") }, transient }
+    Attempt {
+        error: Error::Http { url: url.into(), reason: format!("status {status}") },
+        transient,
+    }
 }
