@@ -477,3 +477,29 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+#[tokio::test]
+async fn flat_repository() {
+    let mut repo = FixtureRepo::new().unwrap();
+    repo.add("flat", "main", Deb::new("tool", "1.0").arch("amd64")).unwrap();
+    repo.add("flat", "main", Deb::new("tool", "1.0").arch("arm64")).unwrap();
+    repo.add("flat", "main", Deb::new("data", "2.0").arch("all")).unwrap();
+    repo.publish_flat("flat", &Publish::default()).unwrap();
+    let keyring = repo.public_keyring();
+    let server = StaticServer::start(&repo.root()).unwrap();
+    let text = format!("deb [signed-by={}] {} flat/\n", keyring.display(), server.base_url());
+    let src = parse_sources(&text, "flat.list").unwrap();
+    assert!(src[0].is_flat());
+    let cache = tempfile::tempdir().unwrap();
+    let apt = Apt::new(cache.path()).unwrap();
+    let snap =
+        apt.refresh(&src, &RefreshOptions::new(&["amd64"], CheckTime::At(NOW))).await.unwrap();
+    let mut got: Vec<_> =
+        snap.packages.iter().map(|p| format!("{}:{}", p.name, p.architecture)).collect();
+    got.sort();
+    assert_eq!(got, ["data:all", "tool:amd64"], "arm64 filtered out");
+    assert_eq!(server.count_status("/flat/InRelease", 200), 1);
+    let paths =
+        apt.fetch_packages(&snap.packages, &FetchOptions::default(), &|_| {}).await.unwrap();
+    assert!(paths.iter().all(|p| p.exists()));
+}

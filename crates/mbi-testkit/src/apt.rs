@@ -603,7 +603,7 @@ impl FixtureRepo {
                 .lines()
                 .filter(|l| l.starts_with("fpr:"))
                 .filter_map(|l| l.split(':').nth(9).map(str::to_owned))
-                .last()
+                .next_back()
                 .ok_or_else(|| FixtureError::Invalid("no subkey fingerprint".into()))?;
         }
         Ok(Key {
@@ -696,6 +696,33 @@ impl FixtureRepo {
         Ok(())
     }
 
+    /// Publishes the packages added to suite `name` (any component) as a flat repository in
+    /// `<root>/<name>/` (`deb URI name/`): `.deb`s, `Packages*`, `Release`, signatures.
+    pub fn publish_flat(&self, name: &str, p: &Publish) -> Result<()> {
+        let root = self.root();
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).map_err(io("create flat dir"))?;
+        for debs in self.suites.get(name).into_iter().flat_map(|c| c.values()) {
+            for d in debs {
+                if !dir.join(d.file_name()).exists() {
+                    d.build(&dir)?;
+                }
+            }
+        }
+        let out = run(Command::new("apt-ftparchive").current_dir(&root).args(["packages", name]))?;
+        std::fs::write(dir.join("Packages"), &out).map_err(io("write Packages"))?;
+        compress_all(&dir.join("Packages"))?;
+        let mut cmd = Command::new("apt-ftparchive");
+        cmd.current_dir(&root)
+            .arg("-o")
+            .arg(format!("APT::FTPArchive::Release::Date={}", format_date(p.date)))
+            .arg("release")
+            .arg(name);
+        let release = run(&mut cmd)?;
+        std::fs::write(dir.join("Release"), release).map_err(io("write Release"))?;
+        self.sign_dir(p, &dir)
+    }
+
     fn publish_suite(&self, p: &Publish, suite: &str, comps: Vec<String>) -> Result<()> {
         let root = self.root();
         let sdir = root.join("dists").join(suite);
@@ -767,7 +794,10 @@ impl FixtureRepo {
     }
 
     fn sign_release(&self, p: &Publish, suite: &str) -> Result<()> {
-        let sdir = self.root().join("dists").join(suite);
+        self.sign_dir(p, &self.root().join("dists").join(suite))
+    }
+
+    fn sign_dir(&self, p: &Publish, sdir: &Path) -> Result<()> {
         let rel = sdir.join("Release");
         for f in ["InRelease", "Release.gpg"] {
             let _ = std::fs::remove_file(sdir.join(f));
