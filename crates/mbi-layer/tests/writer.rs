@@ -448,7 +448,10 @@ fn digest_in_child(src: &Path, umask: &str, tz: &str, tmp: &Path) -> String {
         .unwrap();
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "child failed: {s}\n{}", String::from_utf8_lossy(&out.stderr));
-    s.lines().find_map(|l| l.split_once("DIGEST ").map(|x| x.1)).expect("child printed a digest").to_owned()
+    s.lines()
+        .find_map(|l| l.split_once("DIGEST ").map(|x| x.1))
+        .expect("child printed a digest")
+        .to_owned()
 }
 
 #[test]

@@ -203,6 +203,15 @@ fn plan(tree: &FileTree) -> Result<Vec<(Cow<'_, [u8]>, Emit<'_>)>> {
     }
     let mut items: Vec<(Cow<'_, [u8]>, Emit<'_>)> = Vec::with_capacity(tree.len() + 8);
     for e in tree.iter() {
+        if tree.is_implicit(&e.path) {
+            // Not listed in the archive it came from; only an opaque marker inside it is.
+            if e.kind == EntryKind::OpaqueDir {
+                let mut k = e.path.as_bytes().to_vec();
+                k.extend_from_slice(b"/.wh..wh..opq");
+                items.push((Cow::Owned(k), Emit::Opaque { meta: e }));
+            }
+            continue;
+        }
         let name = e.path.file_name();
         if name.starts_with(b".wh.") {
             return Err(Error::ReservedName {
