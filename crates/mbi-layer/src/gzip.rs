@@ -120,7 +120,7 @@ mod tests {
 
     fn gzip_serial(data: &[u8], level: u32) -> Vec<u8> {
         let mut out = header(level).to_vec();
-        let mut d = BlockDeflater::new(level);
+        let d = BlockDeflater::new(level);
         let mut crc = 0;
         let chunks: Vec<&[u8]> = data.chunks(GZIP_BLOCK).collect();
         let n = chunks.len().max(1);
@@ -162,7 +162,7 @@ mod tests {
                 (x >> 24) as u8
             })
             .collect();
-        let mut d = BlockDeflater::new(6);
+        let d = BlockDeflater::new(6);
         let without = d.compress(&[], &block, false).unwrap().data.len();
         let with = d.compress(&block, &block, false).unwrap().data.len();
         assert!(with * 10 < without, "with dict {with}, without {without}");

@@ -518,23 +518,22 @@ impl FileTree {
             let is_last = queue.is_empty();
             if let Some(Entry { kind: EntryKind::Symlink(target), .. }) =
                 self.entries.get(&candidate[..])
+                && (!is_last || follow_last)
             {
-                if !is_last || follow_last {
-                    hops += 1;
-                    if hops > MAX_SYMLINK_HOPS {
-                        return Err(Error::Resolve {
-                            path: path.to_string(),
-                            reason: "too many levels of symbolic links".into(),
-                        });
-                    }
-                    if target.first() == Some(&b'/') {
-                        stack.clear();
-                    }
-                    for c in target.split(|&b| b == b'/').rev() {
-                        queue.push_front(c.to_vec());
-                    }
-                    continue;
+                hops += 1;
+                if hops > MAX_SYMLINK_HOPS {
+                    return Err(Error::Resolve {
+                        path: path.to_string(),
+                        reason: "too many levels of symbolic links".into(),
+                    });
                 }
+                if target.first() == Some(&b'/') {
+                    stack.clear();
+                }
+                for c in target.split(|&b| b == b'/').rev() {
+                    queue.push_front(c.to_vec());
+                }
+                continue;
             }
             if candidate.contains(&0) {
                 return Err(Error::Resolve {
@@ -572,12 +571,11 @@ impl FileTree {
             if upper.is_implicit(&e.path) {
                 // Keep what is there (a directory, or a symlink to follow); children of `upper`
                 // create it if it is missing. An opaque marker still hides the lower content.
-                if e.kind == EntryKind::OpaqueDir {
-                    if let Some(r) = self.resolve(&path, true)? {
-                        if self.get(&r).is_some_and(Entry::is_dir) {
-                            self.remove_descendants(&r);
-                        }
-                    }
+                if e.kind == EntryKind::OpaqueDir
+                    && let Some(r) = self.resolve(&path, true)?
+                    && self.get(&r).is_some_and(Entry::is_dir)
+                {
+                    self.remove_descendants(&r);
                 }
                 continue;
             }

@@ -219,13 +219,13 @@ fn plan(tree: &FileTree) -> Result<Vec<(Cow<'_, [u8]>, Emit<'_>)>> {
                 reason: "names starting with '.wh.' mark whiteouts in layers",
             });
         }
-        if let Some(parent) = e.path.parent() {
-            if tree.get(&parent).is_some_and(|p| !p.is_dir()) {
-                return Err(Error::ParentNotDirectory {
-                    path: e.path.to_string(),
-                    parent: parent.to_string(),
-                });
-            }
+        if let Some(parent) = e.path.parent()
+            && tree.get(&parent).is_some_and(|p| !p.is_dir())
+        {
+            return Err(Error::ParentNotDirectory {
+                path: e.path.to_string(),
+                parent: parent.to_string(),
+            });
         }
         let key = Cow::Borrowed(e.path.as_bytes());
         match &e.kind {
