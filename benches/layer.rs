@@ -59,7 +59,7 @@ fn input() -> Input {
 fn synthesize(dest: &Path) {
     let sources: [(&str, u64, usize); 5] = [
         ("/usr/lib", 105 << 20, 2400),
-        ("/usr/share", 38 << 20, 4000),
+        ("/usr/share", 38 << 20, 5300),
         ("/usr/bin", 14 << 20, 500),
         ("/usr/sbin", 4 << 20, 150),
         ("/etc", 4 << 20, 350),
@@ -91,16 +91,18 @@ fn copy_tree(src: &Path, dest: &Path, max_bytes: u64, max_entries: usize, used: 
         if md.is_dir() {
             copy_tree(&p, &to, max_bytes, max_entries, used);
         } else if md.file_type().is_symlink() {
-            if let Ok(t) = std::fs::read_link(&p) {
-                if std::os::unix::fs::symlink(t, &to).is_ok() {
-                    used.1 += 1;
-                }
-            }
-        } else if md.is_file() && md.len() <= 16 << 20 && used.0 + md.len() <= max_bytes {
-            if std::fs::copy(&p, &to).is_ok() {
-                used.0 += md.len();
+            if let Ok(t) = std::fs::read_link(&p)
+                && std::os::unix::fs::symlink(t, &to).is_ok()
+            {
                 used.1 += 1;
             }
+        } else if md.is_file()
+            && md.len() <= 16 << 20
+            && used.0 + md.len() <= max_bytes
+            && std::fs::copy(&p, &to).is_ok()
+        {
+            used.0 += md.len();
+            used.1 += 1;
         }
     }
 }
@@ -151,7 +153,12 @@ fn contenders(dir: &Path) -> Vec<Contender> {
         ("mbi zstd-3", LayerCompression::DEFAULT_ZSTD),
     ] {
         let d = d.clone();
-        v.push((name, Box::new(move || drop(run_mbi(&d, compression, threads)))));
+        v.push((
+            name,
+            Box::new(move || {
+                run_mbi(&d, compression, threads);
+            }),
+        ));
     }
     for (name, c) in [
         ("shell tar", None),

@@ -229,6 +229,8 @@ struct BlockSink {
     prev: Option<Arc<Vec<u8>>>,
     index: u64,
     hasher: Option<Sha256Hasher>,
+    /// Set when the consumer stopped (its error is the one to report).
+    gone: bool,
 }
 
 impl BlockSink {
@@ -241,6 +243,7 @@ impl BlockSink {
             prev: None,
             index: 0,
             hasher: hash.then(Sha256Hasher::new),
+            gone: false,
         }
     }
 
@@ -253,11 +256,17 @@ impl BlockSink {
             h.update(&data);
         }
         let data = Arc::new(data);
-        if let Some(slots) = &self.slots {
-            slots.send(()).map_err(|_| consumer_gone())?;
+        if let Some(slots) = &self.slots
+            && slots.send(()).is_err()
+        {
+            self.gone = true;
+            return Err(consumer_gone());
         }
         let block = Block { index: self.index, data: data.clone(), prev: self.prev.take(), last };
-        self.tx.send(block).map_err(|_| consumer_gone())?;
+        if self.tx.send(block).is_err() {
+            self.gone = true;
+            return Err(consumer_gone());
+        }
         self.prev = Some(data);
         self.index += 1;
         Ok(())
@@ -328,7 +337,12 @@ fn run(tree: &FileTree, opts: &LayerOptions, out: &mut dyn Write) -> Result<(Opt
         };
         let producer = s.spawn(move || -> Result<(Option<Digest>, u64, u64)> {
             let mut sink = BlockSink::new(tx, slot_tx, hash);
-            let size = write_tree(tree, sde, &mut sink)?;
+            let size = match write_tree(tree, sde, &mut sink) {
+                Ok(size) => size,
+                // Reading a file failed because the consumer went away: report that instead.
+                Err(_) if sink.gone => return Err(consumer_gone()),
+                Err(e) => return Err(e),
+            };
             let (diff_id, blocks) = sink.finish()?;
             Ok((diff_id, size, blocks))
         });
@@ -550,6 +564,41 @@ mod tests {
             ours.write_all(&data).unwrap();
             let b = ours.finish().unwrap();
             assert_eq!(a, b, "level {level}: explicit parameters differ from libzstd's defaults");
+        }
+    }
+
+    struct Failing {
+        left: usize,
+    }
+
+    impl Write for Failing {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            if self.left == 0 {
+                return Err(io::Error::other("disk full"));
+            }
+            let n = b.len().min(self.left);
+            self.left -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn output_errors_are_reported_not_masked() {
+        let mut tree = FileTree::new();
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8 ^ (i >> 12) as u8).collect();
+        let path = crate::TreePath::new("big").unwrap();
+        tree.insert(crate::Entry::file(path, data, 0o644)).unwrap();
+        for c in
+            [LayerCompression::None, LayerCompression::DEFAULT_GZIP, LayerCompression::DEFAULT_ZSTD]
+        {
+            for threads in [1, 3] {
+                let w = LayerWriter::new(LayerOptions::default().compression(c).threads(threads));
+                let err = w.write_tree_to(&tree, &mut Failing { left: 10_000 }).unwrap_err();
+                assert!(err.to_string().contains("disk full"), "{c:?}: {err}");
+            }
         }
     }
 
