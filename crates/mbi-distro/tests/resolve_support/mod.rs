@@ -334,3 +334,169 @@ pub fn shuffle<T>(v: &mut [T], seed: u64) {
         v.swap(i, (x % (i as u64 + 1)) as usize);
     }
 }
+
+/// One `deb` source of the host: (URI, suite, components).
+#[derive(Debug, Clone)]
+pub struct HostSource {
+    pub uri: String,
+    pub suite: String,
+    pub components: Vec<String>,
+}
+
+/// The host's apt sources (`/etc/apt/sources.list.d/*.sources` in deb822 syntax,
+/// `/etc/apt/sources.list` and `*.list` in one-line syntax), `deb` entries only.
+pub fn host_sources() -> Vec<HostSource> {
+    let mut out = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir("/etc/apt/sources.list.d")
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files.insert(0, PathBuf::from("/etc/apt/sources.list"));
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(&f) else { continue };
+        if f.extension().is_some_and(|e| e == "sources") {
+            for stanza in text.split("\n\n") {
+                let clean =
+                    stanza.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+                let fs = fields(&clean);
+                let get = |k: &str| {
+                    fs.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone())
+                };
+                if get("Enabled").is_some_and(|e| e == "no")
+                    || !get("Types").is_some_and(|t| t.split_whitespace().any(|t| t == "deb"))
+                {
+                    continue;
+                }
+                let comps: Vec<String> = get("Components")
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(Into::into)
+                    .collect();
+                for uri in get("URIs").unwrap_or_default().split_whitespace() {
+                    for suite in get("Suites").unwrap_or_default().split_whitespace() {
+                        out.push(HostSource {
+                            uri: uri.into(),
+                            suite: suite.into(),
+                            components: comps.clone(),
+                        });
+                    }
+                }
+            }
+        } else if f.extension().is_some_and(|e| e == "list") || f.ends_with("sources.list") {
+            for line in text.lines() {
+                let line = line.split('#').next().unwrap_or("").trim();
+                let Some(rest) = line.strip_prefix("deb ") else { continue };
+                let rest = match rest.trim_start().strip_prefix('[') {
+                    Some(r) => r.split_once(']').map_or("", |(_, r)| r),
+                    None => rest,
+                };
+                let mut words = rest.split_whitespace();
+                let (Some(uri), Some(suite)) = (words.next(), words.next()) else { continue };
+                out.push(HostSource {
+                    uri: uri.into(),
+                    suite: suite.into(),
+                    components: words.map(Into::into).collect(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// An isolated apt root configured with the host's sources and updated (`apt-get update`;
+/// apt verifies the indexes against the host's keyrings). Kept between runs under
+/// `MBI_LIVE_APT_ROOT` or the cargo target's tmp dir, so later updates are conditional.
+/// `None` (with a message on stderr) when the host has no sources or no mirror answers.
+pub fn live_apt_root() -> Option<PathBuf> {
+    static ROOT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let sources = host_sources();
+        if sources.is_empty() {
+            eprintln!("SKIP: no deb sources in the host's /etc/apt (live tests need a mirror)");
+            return None;
+        }
+        if !apt_available() {
+            eprintln!("SKIP: apt-get not installed");
+            return None;
+        }
+        let root = std::env::var_os("MBI_LIVE_APT_ROOT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("mbi-live-apt-root"));
+        for d in [
+            "etc/apt/apt.conf.d",
+            "etc/apt/preferences.d",
+            "etc/apt/sources.list.d",
+            "var/lib/apt/lists/partial",
+            "var/cache/apt/archives/partial",
+            "var/lib/dpkg",
+            "var/log/apt",
+        ] {
+            std::fs::create_dir_all(root.join(d)).ok()?;
+        }
+        std::fs::write(root.join("var/lib/dpkg/status"), "").ok()?;
+        if let Ok(t) = std::fs::read("/etc/apt/sources.list") {
+            std::fs::write(root.join("etc/apt/sources.list"), t).ok()?;
+        }
+        for e in std::fs::read_dir("/etc/apt/sources.list.d").ok()?.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "sources" || x == "list") {
+                std::fs::copy(&p, root.join("etc/apt/sources.list.d").join(e.file_name())).ok()?;
+            }
+        }
+        write_apt_conf(&root);
+        let mut conf = std::fs::read_to_string(root.join("apt.conf")).ok()?;
+        for t in ["DEP-11", "DEP-11-icons", "DEP-11-icons-small", "DEP-11-icons-hidpi"] {
+            conf.push_str(&format!("Acquire::IndexTargets::deb::{t}::DefaultEnabled \"false\";\n"));
+        }
+        std::fs::write(root.join("apt.conf"), conf).ok()?;
+        let out = apt_get(&root).arg("update").output().ok()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() || stderr.contains("W: Failed") || stderr.contains("E: ") {
+            eprintln!("SKIP: apt-get update against the host's mirror failed:\n{stderr}");
+            return None;
+        }
+        Some(root)
+    })
+    .clone()
+}
+
+/// The `Packages` lists an updated apt root holds, as (origin, path).
+pub fn list_files(root: &Path) -> Vec<(Arc<IndexOrigin>, PathBuf)> {
+    let dir = root.join("var/lib/apt/lists");
+    let mut v: Vec<(Arc<IndexOrigin>, PathBuf)> = Vec::new();
+    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix("_Packages") else { continue };
+        let Some((site, rest)) = stem.split_once("_dists_") else { continue };
+        let parts: Vec<&str> = rest.split('_').collect();
+        let [suite, component, _binary] = parts[..] else { continue };
+        v.push((
+            Arc::new(IndexOrigin {
+                uri: format!("http://{}/", site.replace('_', "/")),
+                suite: suite.into(),
+                component: component.into(),
+            }),
+            e.path(),
+        ));
+    }
+    v.sort_by(|a, b| a.1.cmp(&b.1));
+    v
+}
+
+/// Every package of the root's lists.
+pub fn load_lists(root: &Path) -> Vec<BinaryPackage> {
+    let mut v = Vec::new();
+    for (origin, path) in list_files(root) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        v.extend(parse_packages(&text, &origin));
+    }
+    v
+}
+
+/// The release's codename: the configured suite without a `-updates`/`-security` suffix.
+pub fn main_suite(root: &Path) -> Option<String> {
+    let mut suites: Vec<String> =
+        list_files(root).into_iter().map(|(o, _)| o.suite.clone()).collect();
+    suites.sort();
+    suites.into_iter().find(|s| !s.contains('-'))
+}
