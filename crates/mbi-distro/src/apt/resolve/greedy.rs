@@ -150,8 +150,13 @@ impl<'a> Greedy<'a> {
             });
             out[start..].sort_by_cached_key(|&t| {
                 let e = u.entry(t);
-                let info = &u.names[e.name as usize];
-                (e.pkg.name != rel.name, !info.essential, e.arch, e.pkg.priority, info.name.clone())
+                (
+                    e.pkg.name != rel.name,
+                    !u.names[e.name as usize].essential,
+                    e.arch,
+                    e.pkg.priority,
+                    u.name_str(e.name),
+                )
             });
         }
         let mut seen = Vec::with_capacity(out.len());

@@ -173,7 +173,7 @@ impl PackageRequest {
 
 /// A plain relation on the real package of `slot`.
 fn slot_rel(u: &Universe, slot: SlotId) -> Option<Relation> {
-    let first = *u.slot(slot).versions.first()?;
+    let first = *u.versions(slot).first()?;
     Some(Relation {
         name: u.pkg(first).name.clone(),
         arch_qualifier: None,
@@ -576,57 +576,34 @@ impl Resolver {
     /// The available versions of `name` (native architecture), newest first.
     pub fn versions(&self, name: &str) -> Vec<&BinaryPackage> {
         let Some(n) = self.u.name_id(name) else { return Vec::new() };
-        let info = &self.u.names[n as usize];
-        info.slots
+        self.u
+            .name_slots(n)
             .iter()
-            .flat_map(|&s| self.u.slot(s).versions.iter().map(|&v| self.u.pkg(v)))
+            .flat_map(|&s| self.u.versions(s).iter().map(|&v| self.u.pkg(v)))
             .collect()
     }
 
     /// Resolves `request`. See the [module documentation](self) for the rules.
     pub fn resolve(&self, request: &Request) -> Result<Resolution, Error> {
         let u = &self.u;
-        let nslots = u.slots.len();
 
         // 1. Policy.
-        let mut policy: Vec<sat::SlotPolicy> = Vec::with_capacity(nslots);
-        let mut cand: Vec<Option<PkgId>> = Vec::with_capacity(nslots);
-        for slot in &u.slots {
-            let name = &*u.names[slot.name as usize].name;
-            let (allowed, excluded, favored): (Vec<PkgId>, Vec<(PkgId, String)>, Option<PkgId>) =
-                if request.excludes.contains(name) {
-                    let ex =
-                        slot.versions.iter().map(|&v| (v, "excluded by the request".to_owned()));
-                    (Vec::new(), ex.collect(), None)
-                } else if let Some(pin) = request.pins.get(name) {
-                    let (a, e): (Vec<PkgId>, Vec<PkgId>) =
-                        slot.versions.iter().partition(|&&v| u.pkg(v).version == *pin);
-                    let why = format!("not the pinned version {pin}");
-                    (a, e.into_iter().map(|v| (v, why.clone())).collect(), None)
-                } else {
-                    let favored = request.holds.get(name).and_then(|h| {
-                        slot.versions.iter().copied().find(|&v| u.pkg(v).version == *h)
-                    });
-                    (slot.versions.clone(), Vec::new(), favored)
-                };
-            cand.push(favored.or_else(|| allowed.first().copied()));
-            policy.push(sat::SlotPolicy { allowed, excluded, favored });
-        }
+        let policy = sat::Policy::new(u, request);
+        let mut cand = policy.candidates();
 
         // 2. Roots, by stage.
         let mut roots = Roots::default();
         let mut stages: Vec<Stage> = Vec::new();
-        let native_slot = |n: universe::NameId| {
-            u.names[n as usize].slots.iter().copied().find(|&s| u.slot(s).arch == 0)
-        };
+        let native_slot =
+            |n: universe::NameId| u.name_slots(n).iter().copied().find(|&s| u.slot(s).arch == 0);
         let base_names = |pred: &dyn Fn(universe::NameId) -> Option<Reason>| {
             let mut v: Vec<(&str, SlotId, Reason)> = Vec::new();
-            for (n, info) in u.names.iter().enumerate() {
-                if let Some(r) = pred(n as universe::NameId)
-                    && let Some(s) = native_slot(n as universe::NameId)
-                    && !request.excludes.contains(&*info.name)
+            for n in 0..u.names.len() as universe::NameId {
+                if let Some(r) = pred(n)
+                    && let Some(s) = native_slot(n)
+                    && !request.excludes.contains(u.name_str(n))
                 {
-                    v.push((&info.name, s, r));
+                    v.push((u.name_str(n), s, r));
                 }
             }
             v.sort_by(|a, b| a.0.cmp(b.0));
@@ -645,7 +622,7 @@ impl Resolver {
                 }
             }
             for (_, s, r) in base {
-                let members = policy[s as usize].allowed.clone();
+                let members = policy.allowed(s).into_owned();
                 if let Some(rel) = slot_rel(u, s) {
                     roots.add(&mut stage, s, r, rel, members);
                 }
@@ -660,7 +637,7 @@ impl Resolver {
                 .map(Reason::Priority)
         });
         for (_, s, r) in prio {
-            let members = policy[s as usize].allowed.clone();
+            let members = policy.allowed(s).into_owned();
             if let Some(rel) = slot_rel(u, s) {
                 roots.add(&mut stage, s, r, rel, members);
             }
@@ -780,7 +757,7 @@ impl Resolver {
                 let e = u.entry(p);
                 Some(ResolvedPackage {
                     package: e.pkg.clone(),
-                    origins: e.origins.clone(),
+                    origins: u.origins(p).to_vec(),
                     reason: reason_of.remove(&p)?,
                 })
             })
@@ -800,7 +777,7 @@ impl Resolver {
     fn request_slot(
         &self,
         req: &PackageRequest,
-        policy: &[sat::SlotPolicy],
+        policy: &sat::Policy<'_>,
     ) -> Result<(SlotId, Vec<PkgId>), Error> {
         let u = &self.u;
         let unknown = || Error::UnknownPackage {
@@ -808,7 +785,6 @@ impl Resolver {
             suggestions: explain::suggestions(req.name.as_str(), u.all_names()),
         };
         let n = u.name_id(req.name.as_str()).ok_or_else(unknown)?;
-        let info = &u.names[n as usize];
         let want_arch = |s: SlotId| match &req.arch {
             None => u.slot(s).arch == 0,
             Some(a) => {
@@ -816,12 +792,12 @@ impl Resolver {
                 *u.archs[arch as usize] == **a || (&**a == "all" && u.slot(s).arch == 0)
             }
         };
-        let slot = match info.slots.iter().copied().find(|&s| want_arch(s)) {
+        let slot = match u.name_slots(n).iter().copied().find(|&s| want_arch(s)) {
             Some(s) => s,
             None => {
                 // A virtual package: its single provider, as apt does.
-                let mut provs: Vec<SlotId> = info
-                    .providers
+                let mut provs: Vec<SlotId> = u
+                    .providers(n)
                     .iter()
                     .map(|p| u.slot_of(p.pkg))
                     .filter(|&s| want_arch(s))
@@ -844,8 +820,8 @@ impl Resolver {
             }
         };
         let is_real = u.slot(slot).name == n;
-        let members = policy[slot as usize]
-            .allowed
+        let members = policy
+            .allowed(slot)
             .iter()
             .copied()
             .filter(|&v| match &req.version {

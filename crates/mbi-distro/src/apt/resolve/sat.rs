@@ -11,6 +11,7 @@
 //! - `Conflicts`/`Breaks` become constraints: if the package is installed, each hit slot (real
 //!   package of that name, or a provider of it) must come from the versions *not* hit.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::{self, Display};
@@ -22,18 +23,100 @@ use resolvo::{
     Solver, SolverCache, StringId, UnsolvableOrCancelled, VersionSetId, VersionSetUnionId,
 };
 
-use crate::apt::relation::{Alternatives, Relation};
+use crate::apt::relation::{Alternatives, PackageName, Relation};
+use crate::apt::resolve::Request;
 use crate::apt::resolve::explain::Explanation;
 use crate::apt::resolve::universe::{PkgId, SlotId, Universe};
+use crate::apt::version::DebVersion;
 
-/// Per-slot policy for the search.
-pub(crate) struct SlotPolicy {
-    /// Versions the search may choose (newest first).
-    pub allowed: Vec<PkgId>,
+/// The request's version policy: which versions of a slot may be chosen. Only pinned, held
+/// and excluded names differ from "every version, newest first".
+pub(crate) struct Policy<'u> {
+    u: &'u Universe,
+    overrides: HashMap<SlotId, Override>,
+}
+
+enum Override {
+    Excluded,
+    Pinned(DebVersion),
+    Held(PkgId),
+}
+
+impl<'u> Policy<'u> {
+    pub fn new(u: &'u Universe, request: &Request) -> Self {
+        let mut overrides = HashMap::new();
+        let slots = |name: &PackageName| {
+            u.name_id(name.as_str()).map(|n| u.name_slots(n).to_vec()).unwrap_or_default()
+        };
+        for (name, v) in &request.holds {
+            for s in slots(name) {
+                if let Some(&p) = u.versions(s).iter().find(|&&p| u.pkg(p).version == *v) {
+                    overrides.insert(s, Override::Held(p));
+                }
+            }
+        }
+        for (name, v) in &request.pins {
+            for s in slots(name) {
+                overrides.insert(s, Override::Pinned(v.clone()));
+            }
+        }
+        for name in &request.excludes {
+            for s in slots(name) {
+                overrides.insert(s, Override::Excluded);
+            }
+        }
+        Policy { u, overrides }
+    }
+
+    /// Versions the search may choose, newest first.
+    pub fn allowed(&self, s: SlotId) -> Cow<'u, [PkgId]> {
+        let all = self.u.versions(s);
+        match self.overrides.get(&s) {
+            None | Some(Override::Held(_)) => Cow::Borrowed(all),
+            Some(Override::Excluded) => Cow::Borrowed(&[]),
+            Some(Override::Pinned(v)) => {
+                Cow::Owned(all.iter().copied().filter(|&p| self.u.pkg(p).version == *v).collect())
+            }
+        }
+    }
+
     /// Versions it may not choose, with the reason shown in explanations.
-    pub excluded: Vec<(PkgId, String)>,
+    pub fn excluded(&self, s: SlotId) -> Vec<(PkgId, String)> {
+        let all = self.u.versions(s);
+        match self.overrides.get(&s) {
+            None | Some(Override::Held(_)) => Vec::new(),
+            Some(Override::Excluded) => {
+                all.iter().map(|&p| (p, "excluded by the request".to_owned())).collect()
+            }
+            Some(Override::Pinned(v)) => all
+                .iter()
+                .filter(|&&p| self.u.pkg(p).version != *v)
+                .map(|&p| (p, format!("not the pinned version {v}")))
+                .collect(),
+        }
+    }
+
     /// A version to try first (a hold).
-    pub favored: Option<PkgId>,
+    pub fn favored(&self, s: SlotId) -> Option<PkgId> {
+        match self.overrides.get(&s) {
+            Some(Override::Held(p)) => Some(*p),
+            _ => None,
+        }
+    }
+
+    /// apt's candidate: the held version, else the newest allowed one.
+    pub fn candidates(&self) -> Vec<Option<PkgId>> {
+        let mut c: Vec<Option<PkgId>> = (0..self.u.slots.len() as SlotId)
+            .map(|s| self.u.versions(s).first().copied())
+            .collect();
+        for (&s, o) in &self.overrides {
+            c[s as usize] = match o {
+                Override::Held(p) => Some(*p),
+                _ => self.allowed(s).first().copied(),
+            };
+        }
+        c
+    }
 }
 
 /// A root requirement: a relation (or a fixed set of versions) with its text for messages.
@@ -68,7 +151,7 @@ struct Interned {
 
 pub(crate) struct Provider<'a> {
     u: &'a Universe,
-    policy: &'a [SlotPolicy],
+    policy: &'a Policy<'a>,
     interned: RefCell<Interned>,
 }
 
@@ -81,7 +164,7 @@ fn pid(s: SolvableId) -> PkgId {
 }
 
 impl<'a> Provider<'a> {
-    pub fn new(u: &'a Universe, policy: &'a [SlotPolicy]) -> Self {
+    pub fn new(u: &'a Universe, policy: &'a Policy<'a>) -> Self {
         Provider { u, policy, interned: RefCell::new(Interned::default()) }
     }
 
@@ -157,19 +240,17 @@ impl<'a> Provider<'a> {
         for rel in &group.0 {
             let before = sets.len();
             if let Some(n) = u.name_id(rel.name.as_str()) {
-                let info = &u.names[n as usize];
-                for &s in &info.slots {
+                for &s in u.name_slots(n) {
                     let members: Vec<PkgId> = u
-                        .slot(s)
-                        .versions
+                        .versions(s)
                         .iter()
                         .copied()
                         .filter(|&v| u.real_matches(arch, rel, v))
                         .collect();
-                    let accepts_arch =
-                        u.slot(s).versions.first().is_some_and(|&v| {
-                            u.arch_ok(arch, rel.arch_qualifier.as_ref(), u.entry(v))
-                        });
+                    let accepts_arch = u
+                        .versions(s)
+                        .first()
+                        .is_some_and(|&v| u.arch_ok(arch, rel.arch_qualifier.as_ref(), u.entry(v)));
                     if !members.is_empty() || accepts_arch {
                         let label = version_label(rel);
                         sets.push(self.version_set(
@@ -183,7 +264,7 @@ impl<'a> Provider<'a> {
                 }
                 // Providers, grouped by slot, in the order apt ranks them.
                 let mut by_slot: Vec<(SlotId, Vec<PkgId>)> = Vec::new();
-                for &p in &info.providers {
+                for &p in u.providers(n) {
                     if u.entry(p.pkg).name == n || !u.provide_matches(arch, rel, p) {
                         continue;
                     }
@@ -199,9 +280,8 @@ impl<'a> Provider<'a> {
                 }
                 by_slot.sort_by_cached_key(|(s, _)| {
                     let slot = u.slot(*s);
-                    let name = &u.names[slot.name as usize];
-                    let best = slot.versions.first().map(|&v| u.pkg(v).priority);
-                    (!name.essential, slot.arch, best, name.name.clone())
+                    let best = u.versions(*s).first().map(|&v| u.pkg(v).priority);
+                    (!u.names[slot.name as usize].essential, slot.arch, best, u.name_str(slot.name))
                 });
                 for (s, mut members) in by_slot {
                     members.sort_unstable();
@@ -328,21 +408,21 @@ impl<'a> Provider<'a> {
         let Some(n) = u.name_id(rel.name.as_str()) else {
             return format!("{} is not available in any configured index", rel.name);
         };
-        let info = &u.names[n as usize];
         let mut available = Vec::new();
         let mut excluded = Vec::new();
-        for &s in &info.slots {
-            let pol = &self.policy[s as usize];
-            for &v in &u.slot(s).versions {
-                if pol.allowed.contains(&v) {
+        for &s in u.name_slots(n) {
+            let allowed = self.policy.allowed(s);
+            let not = self.policy.excluded(s);
+            for &v in u.versions(s) {
+                if allowed.contains(&v) {
                     available.push(format!("{} ({})", u.pkg_display(v), u.origin_display(v)));
-                } else if let Some((_, why)) = pol.excluded.iter().find(|(p, _)| *p == v) {
+                } else if let Some((_, why)) = not.iter().find(|(p, _)| *p == v) {
                     excluded.push(format!("{} is {why}", u.pkg_display(v)));
                 }
             }
         }
         let mut providers = Vec::new();
-        for p in &info.providers {
+        for p in u.providers(n) {
             let e = u.entry(p.pkg);
             if e.name == n {
                 continue;
@@ -607,12 +687,19 @@ impl DependencyProvider for Provider<'_> {
 
     async fn get_candidates(&self, name: NameId) -> Option<Candidates<SolvableId>> {
         let idx = name.to_index();
-        let pol = self.policy.get(idx)?;
-        let excluded =
-            pol.excluded.iter().map(|(p, why)| (sid(*p), self.string(why.clone()))).collect();
+        if idx >= self.u.slots.len() {
+            return None;
+        }
+        let s = idx as SlotId;
+        let excluded = self
+            .policy
+            .excluded(s)
+            .into_iter()
+            .map(|(p, why)| (sid(p), self.string(why)))
+            .collect();
         Some(Candidates {
-            candidates: pol.allowed.iter().map(|&p| sid(p)).collect(),
-            favored: pol.favored.map(sid),
+            candidates: self.policy.allowed(s).iter().map(|&p| sid(p)).collect(),
+            favored: self.policy.favored(s).map(sid),
             excluded,
             ..Candidates::default()
         })
@@ -644,8 +731,7 @@ impl DependencyProvider for Provider<'_> {
             slots.dedup();
             for s in slots {
                 let rest: Vec<PkgId> = u
-                    .slot(s)
-                    .versions
+                    .versions(s)
                     .iter()
                     .copied()
                     .filter(|v| hits.binary_search(v).is_err())

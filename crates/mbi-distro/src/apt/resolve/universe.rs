@@ -3,7 +3,6 @@
 //! Ids are assigned after sorting on the packages' own fields, so every id — and everything the
 //! resolver derives from ids — is independent of the order the candidates came in.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::apt::package::{BinaryPackage, IndexOrigin, MultiArch, Priority};
@@ -20,8 +19,8 @@ pub(crate) type NameId = u32;
 /// One package version (name, version, architecture), possibly offered by several indexes.
 pub(crate) struct Entry {
     pub pkg: Arc<BinaryPackage>,
-    /// Every index offering the same .deb (same SHA256), sorted.
-    pub origins: Vec<Arc<IndexOrigin>>,
+    /// Range in [`Universe::origin_pool`]: every index offering the same .deb (same SHA256).
+    origins: (u32, u32),
     pub slot: SlotId,
     pub name: NameId,
     /// Index into [`Universe::archs`]; `all` counts as the native architecture (0).
@@ -32,8 +31,8 @@ pub(crate) struct Entry {
 pub(crate) struct Slot {
     pub name: NameId,
     pub arch: u8,
-    /// Newest first (ids are assigned in that order, so also ascending ids).
-    pub versions: Vec<PkgId>,
+    /// Range of entry ids, newest first (entries of a slot are contiguous).
+    versions: (u32, u32),
 }
 
 /// A package that provides a name: the entry and the index of the `Provides` relation.
@@ -45,11 +44,14 @@ pub(crate) struct Provider {
 
 /// A package name as used in relations: the real packages of that name and its providers.
 pub(crate) struct NameInfo {
-    pub name: Box<str>,
-    /// Real packages, native architecture first.
-    pub slots: Vec<SlotId>,
-    /// Packages that `Provides` this name, in id order.
-    pub providers: Vec<Provider>,
+    /// [`name_hash`] of the text: names are ordered by (hash, text).
+    hash: u64,
+    /// Range of the name's text in [`Universe::name_arena`].
+    text: (u32, u32),
+    /// Range of slot ids (native architecture first; a name's slots are contiguous).
+    slots: (u32, u32),
+    /// Range in [`Universe::provider_pool`].
+    providers: (u32, u32),
     /// Some native (or `all`) version is `Essential: yes`.
     pub essential: bool,
     /// Priorities that some native (or `all`) version has (bit `p as u8`).
@@ -73,7 +75,14 @@ pub(crate) struct Universe {
     pub entries: Vec<Entry>,
     pub slots: Vec<Slot>,
     pub names: Vec<NameInfo>,
-    pub name_index: HashMap<Box<str>, NameId>,
+    /// `0..max(entries, slots)`: slices of it are the id ranges above.
+    ids: Vec<u32>,
+    origin_pool: Vec<Arc<IndexOrigin>>,
+    provider_pool: Vec<Provider>,
+    /// Every name's text, concatenated. Real names (ids `0..real_names`) are ordered by
+    /// (hash, text), and so are the virtual names after them.
+    name_arena: String,
+    real_names: usize,
     /// Candidates dropped because their architecture is not configured.
     pub dropped_foreign: usize,
     pub mismatches: Vec<DuplicateMismatch>,
@@ -97,60 +106,96 @@ impl Universe {
         }
         let mut dropped_foreign = 0;
         let mut pkgs: Vec<(u8, Arc<BinaryPackage>)> = Vec::new();
+        // (name hash, index): sorting these settles almost every comparison without touching
+        // the packages (one cache miss each, the dominant cost here).
+        let mut keys: Vec<(u64, u32)> = Vec::new();
         for p in candidates {
-            let arch = if &*p.architecture == "all" {
+            let arch = if &*p.architecture == "all" || *p.architecture == *archs[0] {
                 Some(0)
             } else {
                 archs.iter().position(|a| *a == p.architecture).map(|i| i as u8)
             };
             match arch {
-                Some(a) => pkgs.push((a, p)),
+                Some(a) => {
+                    keys.push((name_hash(p.name.as_str()), pkgs.len() as u32));
+                    pkgs.push((a, p));
+                }
                 None => dropped_foreign += 1,
             }
         }
-        // Newest first within (name, arch); full key so the order is total.
-        pkgs.sort_unstable_by(|(aa, a), (ab, b)| {
-            a.name
-                .cmp(&b.name)
-                .then(aa.cmp(ab))
-                .then_with(|| b.version.cmp(&a.version))
-                .then_with(|| a.architecture.cmp(&b.architecture))
-                .then_with(|| a.version.as_str().cmp(b.version.as_str()))
-                .then_with(|| origin_key(&a.origin).cmp(&origin_key(&b.origin)))
-                .then_with(|| a.sha256.cmp(&b.sha256))
-        });
+        keys.sort_unstable();
+        // Within a run of equal hashes, order by (name, arch), then newest first, then the
+        // remaining fields: a total order that depends on the packages alone, not on the
+        // input order.
+        let full = |a: &u32, b: &u32| {
+            let ((xa, pa), (xb, pb)) = (&pkgs[*a as usize], &pkgs[*b as usize]);
+            pa.name
+                .cmp(&pb.name)
+                .then(xa.cmp(xb))
+                .then_with(|| pb.version.cmp(&pa.version))
+                .then_with(|| pa.architecture.cmp(&pb.architecture))
+                .then_with(|| pa.version.as_str().cmp(pb.version.as_str()))
+                .then_with(|| origin_key(&pa.origin).cmp(&origin_key(&pb.origin)))
+                .then_with(|| pa.sha256.cmp(&pb.sha256))
+                .then_with(|| pa.size.cmp(&pb.size))
+        };
+        let mut sorted: Vec<u32> = Vec::with_capacity(keys.len());
+        let mut hashes: Vec<u64> = Vec::with_capacity(keys.len());
+        let mut i = 0;
+        while i < keys.len() {
+            let mut j = i + 1;
+            while j < keys.len() && keys[j].0 == keys[i].0 {
+                j += 1;
+            }
+            let start = sorted.len();
+            sorted.extend(keys[i..j].iter().map(|k| k.1));
+            hashes.extend(keys[i..j].iter().map(|k| k.0));
+            if j - i > 1 {
+                sorted[start..].sort_unstable_by(full);
+            }
+            i = j;
+        }
+        drop(keys);
 
         let mut u = Universe {
             archs,
             entries: Vec::with_capacity(pkgs.len()),
             slots: Vec::new(),
             names: Vec::new(),
-            name_index: HashMap::with_capacity(pkgs.len() + pkgs.len() / 4),
+            ids: Vec::new(),
+            origin_pool: Vec::with_capacity(pkgs.len()),
+            provider_pool: Vec::new(),
+            name_arena: String::new(),
+            real_names: 0,
             dropped_foreign,
             mismatches: Vec::new(),
         };
+        let mut provided: Vec<(u64, &str, PkgId, u32)> = Vec::new();
+        let mut prev: Option<(u64, &str)> = None;
         let mut i = 0;
-        while i < pkgs.len() {
-            let (arch, first) = &pkgs[i];
+        while i < sorted.len() {
+            let (arch, first) = &pkgs[sorted[i] as usize];
             let mut j = i + 1;
-            while j < pkgs.len() {
-                let (a2, p) = &pkgs[j];
+            while j < sorted.len() {
+                let (a2, p) = &pkgs[sorted[j] as usize];
                 if a2 != arch
                     || p.name != first.name
-                    || p.version != first.version
                     || p.architecture != first.architecture
+                    || p.version != first.version
                 {
                     break;
                 }
                 j += 1;
             }
-            // pkgs[i..j] are the same package version from several indexes. Keep the first
-            // (smallest origin); merge the origins of identical copies.
-            let mut origins = vec![first.origin.clone()];
-            for (_, dup) in &pkgs[i + 1..j] {
+            // sorted[i..j] is one package version offered by several indexes: keep the first
+            // (smallest origin) and merge the origins of identical copies.
+            let o_start = u.origin_pool.len() as u32;
+            u.origin_pool.push(first.origin.clone());
+            for &k in &sorted[i + 1..j] {
+                let dup = &pkgs[k as usize].1;
                 if dup.sha256 == first.sha256 && dup.size == first.size {
-                    if !origins.contains(&dup.origin) {
-                        origins.push(dup.origin.clone());
+                    if !u.origin_pool[o_start as usize..].contains(&dup.origin) {
+                        u.origin_pool.push(dup.origin.clone());
                     }
                 } else {
                     u.mismatches.push(DuplicateMismatch {
@@ -160,57 +205,159 @@ impl Universe {
                     });
                 }
             }
-            origins.sort_by(|a, b| origin_key(a).cmp(&origin_key(b)));
-            let name = u.intern(first.name.as_str());
-            let id = u.entries.len() as PkgId;
-            let slot = match u.slots.last() {
-                Some(s) if s.name == name && s.arch == *arch => (u.slots.len() - 1) as SlotId,
-                _ => {
-                    u.slots.push(Slot { name, arch: *arch, versions: Vec::new() });
-                    let s = (u.slots.len() - 1) as SlotId;
-                    u.names[name as usize].slots.push(s);
-                    s
-                }
-            };
-            u.slots[slot as usize].versions.push(id);
+            let id = u.entries.len() as u32;
+            let key = (hashes[i], first.name.as_str());
+            let new_name = prev != Some(key);
+            prev = Some(key);
+            for (k, prov) in first.provides.iter().enumerate() {
+                let name = prov.name.as_str();
+                provided.push((name_hash(name), name, id, k as u32));
+            }
+            if new_name {
+                let n = u.slots.len() as u32;
+                let a = u.name_arena.len() as u32;
+                u.name_arena.push_str(first.name.as_str());
+                u.names.push(NameInfo {
+                    hash: name_hash(first.name.as_str()),
+                    text: (a, u.name_arena.len() as u32),
+                    slots: (n, n),
+                    providers: (0, 0),
+                    essential: false,
+                    priorities: 0,
+                });
+            }
+            let name = (u.names.len() - 1) as NameId;
+            let new_slot = new_name || u.slots.last().is_none_or(|s| s.arch != *arch);
+            if new_slot {
+                u.slots.push(Slot { name, arch: *arch, versions: (id, id) });
+                u.names[name as usize].slots.1 += 1;
+            }
+            if let Some(s) = u.slots.last_mut() {
+                s.versions.1 += 1;
+            }
             if *arch == 0 {
                 let n = &mut u.names[name as usize];
                 n.essential |= first.essential;
                 n.priorities |= 1 << (first.priority as u8);
             }
+            let slot = (u.slots.len() - 1) as SlotId;
+            let origins = (o_start, u.origin_pool.len() as u32);
             u.entries.push(Entry { pkg: first.clone(), origins, slot, name, arch: *arch });
             i = j;
         }
-        for id in 0..u.entries.len() {
-            let pkg = u.entries[id].pkg.clone();
-            for (k, prov) in pkg.provides.iter().enumerate() {
-                let n = u.intern(prov.name.as_str());
-                u.names[n as usize]
-                    .providers
-                    .push(Provider { pkg: id as PkgId, provide: k as u32 });
-            }
+        for e in &mut u.entries {
+            u.origin_pool[e.origins.0 as usize..e.origins.1 as usize]
+                .sort_by(|a, b| origin_key(a).cmp(&origin_key(b)));
         }
+        // Real names are in sorted order already; provided names that are not real packages
+        // become virtual names, appended in sorted order (a merge join, no lookups).
+        let real = u.names.len();
+        u.real_names = real;
+        provided.sort_unstable();
+        let mut virtual_texts: Vec<(u64, u32, u32)> = Vec::new();
+        let mut pool: Vec<(NameId, Provider)> = Vec::with_capacity(provided.len());
+        let mut r = 0usize;
+        let mut last: Option<(&str, NameId)> = None;
+        for (hash, name, pkg, provide) in provided {
+            let n = match last {
+                Some((l, n)) if l == name => n,
+                _ => {
+                    while r < real && u.key(r as NameId) < (hash, name) {
+                        r += 1;
+                    }
+                    let n = if r < real && u.key(r as NameId) == (hash, name) {
+                        r as NameId
+                    } else {
+                        let a = u.name_arena.len() as u32;
+                        u.name_arena.push_str(name);
+                        virtual_texts.push((hash, a, u.name_arena.len() as u32));
+                        (real + virtual_texts.len() - 1) as NameId
+                    };
+                    last = Some((name, n));
+                    n
+                }
+            };
+            pool.push((n, Provider { pkg, provide }));
+        }
+        for (hash, a, b) in virtual_texts {
+            u.names.push(NameInfo {
+                hash,
+                text: (a, b),
+                slots: (0, 0),
+                providers: (0, 0),
+                essential: false,
+                priorities: 0,
+            });
+        }
+        // Providers grouped by name, each group in entry-id order.
+        pool.sort_unstable_by_key(|(n, p)| (*n, p.pkg, p.provide));
+        let mut k = 0;
+        while k < pool.len() {
+            let n = pool[k].0;
+            let start = k;
+            while k < pool.len() && pool[k].0 == n {
+                k += 1;
+            }
+            u.names[n as usize].providers = (start as u32, k as u32);
+        }
+        u.provider_pool = pool.into_iter().map(|(_, p)| p).collect();
+        u.ids = (0..u.entries.len().max(u.slots.len()) as u32).collect();
         u
     }
 
-    fn intern(&mut self, name: &str) -> NameId {
-        if let Some(&n) = self.name_index.get(name) {
-            return n;
-        }
-        let n = self.names.len() as NameId;
-        self.names.push(NameInfo {
-            name: name.into(),
-            slots: Vec::new(),
-            providers: Vec::new(),
-            essential: false,
-            priorities: 0,
-        });
-        self.name_index.insert(name.into(), n);
-        n
+    fn key(&self, n: NameId) -> (u64, &str) {
+        (self.names[n as usize].hash, self.text(n))
+    }
+
+    fn text(&self, n: NameId) -> &str {
+        let (a, b) = self.names[n as usize].text;
+        self.name_arena.get(a as usize..b as usize).unwrap_or("")
+    }
+
+    /// The text of a name.
+    pub fn name_str(&self, n: NameId) -> &str {
+        self.text(n)
+    }
+
+    /// The real packages (one per architecture) of a name.
+    pub fn name_slots(&self, n: NameId) -> &[SlotId] {
+        let (a, b) = self.names[n as usize].slots;
+        self.ids.get(a as usize..b as usize).unwrap_or(&[])
+    }
+
+    /// The packages providing a name.
+    pub fn providers(&self, n: NameId) -> &[Provider] {
+        let (a, b) = self.names[n as usize].providers;
+        self.provider_pool.get(a as usize..b as usize).unwrap_or(&[])
+    }
+
+    /// A slot's versions, newest first.
+    pub fn versions(&self, s: SlotId) -> &[PkgId] {
+        let (a, b) = self.slots[s as usize].versions;
+        self.ids.get(a as usize..b as usize).unwrap_or(&[])
+    }
+
+    /// Every index offering an entry's file.
+    pub fn origins(&self, id: PkgId) -> &[Arc<IndexOrigin>] {
+        let (a, b) = self.entries[id as usize].origins;
+        self.origin_pool.get(a as usize..b as usize).unwrap_or(&[])
     }
 
     pub fn name_id(&self, name: &str) -> Option<NameId> {
-        self.name_index.get(name).copied()
+        let key = (name_hash(name), name);
+        let search = |lo: usize, hi: usize| {
+            let (mut lo, mut hi) = (lo, hi);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                match self.key(mid as NameId).cmp(&key) {
+                    std::cmp::Ordering::Less => lo = mid + 1,
+                    std::cmp::Ordering::Greater => hi = mid,
+                    std::cmp::Ordering::Equal => return Some(mid as NameId),
+                }
+            }
+            None
+        };
+        search(0, self.real_names).or_else(|| search(self.real_names, self.names.len()))
     }
 
     pub fn entry(&self, id: PkgId) -> &Entry {
@@ -236,7 +383,7 @@ impl Universe {
     /// `name` or `name:arch` for foreign architectures.
     pub fn slot_display(&self, s: SlotId) -> String {
         let slot = self.slot(s);
-        let name = &self.names[slot.name as usize].name;
+        let name = self.name_str(slot.name);
         if slot.arch == 0 {
             name.to_string()
         } else {
@@ -252,9 +399,8 @@ impl Universe {
 
     /// `suite/component` of the entry's first origin, e.g. `bookworm/main`.
     pub fn origin_display(&self, id: PkgId) -> String {
-        let e = self.entry(id);
         let mut s = String::new();
-        for (i, o) in e.origins.iter().enumerate() {
+        for (i, o) in self.origins(id).iter().enumerate() {
             if i > 0 {
                 s.push_str(", ");
             }
@@ -309,15 +455,14 @@ impl Universe {
         let Some(n) = self.name_id(rel.name.as_str()) else {
             return;
         };
-        let info = &self.names[n as usize];
-        for &s in &info.slots {
-            for &v in &self.slot(s).versions {
+        for &s in self.name_slots(n) {
+            for &v in self.versions(s) {
                 if self.real_matches(from_arch, rel, v) {
                     f(v);
                 }
             }
         }
-        for &p in &info.providers {
+        for &p in self.providers(n) {
             if self.provide_matches(from_arch, rel, p) {
                 f(p.pkg);
             }
@@ -357,15 +502,14 @@ impl Universe {
         let Some(n) = self.name_id(rel.name.as_str()) else {
             return;
         };
-        let info = &self.names[n as usize];
-        for &s in &info.slots {
-            for &v in &self.slot(s).versions {
+        for &s in self.name_slots(n) {
+            for &v in self.versions(s) {
                 if self.negative_hits(from, rel, v) {
                     f(v);
                 }
             }
         }
-        for &p in &info.providers {
+        for &p in self.providers(n) {
             if self.negative_hits(from, rel, p.pkg) {
                 f(p.pkg);
             }
@@ -374,11 +518,18 @@ impl Universe {
 
     /// All names (real or virtual) in id order, for suggestions.
     pub fn all_names(&self) -> impl Iterator<Item = &str> {
-        self.names
-            .iter()
-            .filter(|n| !n.slots.is_empty() || !n.providers.is_empty())
-            .map(|n| &*n.name)
+        (0..self.names.len() as NameId).map(|n| self.name_str(n))
     }
+}
+
+/// FNV-1a, 64 bits: a fixed function, so orders built on it are reproducible.
+pub(crate) fn name_hash(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 /// The version a `Provides` entry provides: only `(= v)` counts (dpkg allows no other operator).
