@@ -673,3 +673,21 @@ fn arc_input_and_empty() {
     let r = empty.resolve(&Request::new(Variant::Distroless)).unwrap();
     assert!(r.packages.is_empty());
 }
+
+#[test]
+fn repeated_requests_intersect_and_types_are_shareable() {
+    let text = "Package: lib\nVersion: 3\n\nPackage: lib\nVersion: 2\n\nPackage: lib\nVersion: 1\n";
+    let u = universe(&[("s", text)]);
+    let r = install(&u, &["lib (>= 2)", "lib (<< 3)"]).unwrap();
+    assert_eq!(set_of(&r), ["lib=2"]);
+    let err = install(&u, &["lib (>= 3)", "lib (<< 2)"]).unwrap_err().to_string();
+    assert!(err.contains("lib (<< 2), lib (>= 3) is requested, but"), "{err}");
+    match install(&u, &["lib:arm64"]).unwrap_err() {
+        Error::UnknownPackage { name, .. } => assert_eq!(name, "lib:arm64"),
+        e => panic!("{e}"),
+    }
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Resolver>();
+    shareable::<Resolution>();
+    shareable::<Error>();
+}

@@ -225,6 +225,26 @@ Depends: cyc-a
 
 Package: cyc-d
 Version: 1
+
+Package: rec-app
+Version: 1
+Depends: libc6
+Recommends: rec-doc, rec-missing, rec-broken | rec-alt
+
+Package: rec-doc
+Version: 1
+Architecture: all
+Depends: rec-helper
+
+Package: rec-helper
+Version: 1
+
+Package: rec-broken
+Version: 1
+Depends: nothing-here
+
+Package: rec-alt
+Version: 1
 ";
 
 const SECURITY: &str = "\
@@ -352,4 +372,31 @@ fn where_apt_gives_up() {
     // Two MTAs: both refuse.
     assert!(fx.apt_install(&["exim4", "postfix"]).is_err());
     assert!(mbi(&fx, &["exim4", "postfix"]).is_err());
+}
+
+#[test]
+fn recommends_match_apt_install_recommends() {
+    let Some(fx) = fixture() else { return };
+    let out = fx
+        .apt_get()
+        .args(["-s", "-o", "APT::Install-Recommends=true", "install", "rec-app"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut apt: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("Inst "))
+        .filter_map(|l| {
+            let (name, rest) = l.split_once(" (")?;
+            Some(format!("{name}={}", rest.split_whitespace().next()?))
+        })
+        .collect();
+    apt.sort();
+    let resolver = Resolver::new(fx.packages(), "amd64");
+    let req = Request::new(Variant::Distroless).with_packages(["rec-app"]).unwrap();
+    let r = resolver.resolve(&req.clone().recommends(true)).unwrap();
+    assert_eq!(set_of(&r), apt);
+    assert_eq!(apt, ["libc6=2.36-9", "rec-alt=1", "rec-app=1", "rec-doc=1", "rec-helper=1"]);
+    // Off by default, as with --no-install-recommends.
+    assert_eq!(set_of(&resolver.resolve(&req).unwrap()), fx.apt_install(&["rec-app"]).unwrap());
 }

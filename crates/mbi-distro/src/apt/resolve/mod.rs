@@ -55,7 +55,7 @@
 //!    when the candidate's dependencies cannot be met, or the second alternative when the
 //!    first conflicts with something requested. [`Resolution::strategy`] says which path
 //!    produced the result.
-//! 4. **No solution:** the error ([`Error::Unresolvable`](crate::Error::Unresolvable)) lists
+//! 4. **No solution:** the error ([`Error::Unresolvable`]) lists
 //!    the problems the solver proved, in words: `app 1.0 depends on libfoo (>= 2), but only
 //!    libfoo 1.5 (bookworm/main) is available`, `web 2.0 conflicts with mta-a, so it cannot be
 //!    installed together with …`. Unknown names come with spelling suggestions.
@@ -89,7 +89,15 @@
 //! - mmdebstrap's `apt` variant silently skips an `Essential: yes` package that cannot be
 //!   installed; mbi reports it.
 //! - Requested packages are processed in name order (apt uses its cache order), so the result
-//!   does not depend on the order of the request either.
+//!   does not depend on the order of the request either. Requesting one package twice
+//!   (`foo (>= 1)`, `foo (<< 3)`) asks for a version both accept.
+//! - When a candidate conflicts with a package already marked, apt un-marks that package and
+//!   relies on its problem resolver afterwards; mbi treats the candidate as not installable and
+//!   tries the next alternative (and, failing that, searches completely). A failed attempt at an
+//!   alternative is rolled back entirely, where apt keeps what it marked on the way. Both only
+//!   matter where apt's own marking would leave broken packages.
+//! - `Recommends` (when enabled) are added on top of a complete-search result the way apt adds
+//!   them: where possible, never at the expense of hard dependencies.
 //!
 //! # Install order
 //!
@@ -414,9 +422,16 @@ pub struct Resolution {
 }
 
 impl Resolution {
-    /// The resolved package called `name` (native architecture first).
+    /// The resolved package called `name`: the native (or `all`) one if there is one, else
+    /// one of another architecture.
     pub fn get(&self, name: &str) -> Option<&ResolvedPackage> {
-        self.packages.iter().find(|p| p.package.name.as_str() == name)
+        let native = |p: &&ResolvedPackage| {
+            let a = &*p.package.architecture;
+            a == "all" || a == &*self.architecture
+        };
+        let mut named = self.packages.iter().filter(|p| p.package.name.as_str() == name);
+        let first = named.clone().next();
+        named.find(native).or(first)
     }
 
     /// The names, sorted (`name:arch` for packages of another architecture than the target's).
@@ -652,25 +667,34 @@ impl Resolver {
         });
         for req in user {
             let (slot, members) = self.request_slot(req, &policy)?;
-            if let Some(&first) = members.first()
-                && !request.pins.contains_key(&req.name)
-            {
-                // apt: `name=version` (or a constraint) makes that version the candidate.
-                if !members.contains(&cand[slot as usize].unwrap_or(PkgId::MAX)) {
-                    cand[slot as usize] = Some(first);
-                }
-            } else if members.is_empty() {
-                cand[slot as usize] = None;
-            }
             if roots.in_roots.contains_key(&slot) {
-                // Already in the base set: narrow its root to the requested versions.
+                // Already a root (base set or an earlier request): narrow it to the versions
+                // both accept.
                 if let Some(r) = roots.sat.iter_mut().find(|r| r.slots[0].0 == slot) {
                     r.slots[0].1.retain(|v| members.contains(v));
-                    r.text = req.to_string();
+                    if r.text == req.name.as_str() {
+                        r.text = req.to_string();
+                    } else {
+                        r.text = format!("{}, {req}", r.text);
+                    }
                 }
-                continue;
+            } else {
+                roots.add(
+                    &mut stage,
+                    slot,
+                    Reason::Requested(req.clone()),
+                    req.relation(),
+                    members,
+                );
             }
-            roots.add(&mut stage, slot, Reason::Requested(req.clone()), req.relation(), members);
+            // apt: `name=version` (or a constraint) makes that version the candidate.
+            let accepted = roots.sat.iter().find(|r| r.slots[0].0 == slot).map(|r| &r.slots[0].1);
+            let c = &mut cand[slot as usize];
+            match accepted {
+                Some(v) if v.is_empty() => *c = None,
+                Some(v) if !c.is_some_and(|c| v.contains(&c)) => *c = v.first().copied(),
+                _ => {}
+            }
         }
         stages.push(stage);
 
@@ -781,7 +805,10 @@ impl Resolver {
     ) -> Result<(SlotId, Vec<PkgId>), Error> {
         let u = &self.u;
         let unknown = || Error::UnknownPackage {
-            name: req.name.to_string(),
+            name: match &req.arch {
+                Some(a) => format!("{}:{a}", req.name),
+                None => req.name.to_string(),
+            },
             suggestions: explain::suggestions(req.name.as_str(), u.all_names()),
         };
         let n = u.name_id(req.name.as_str()).ok_or_else(unknown)?;
