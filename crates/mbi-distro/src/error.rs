@@ -180,6 +180,9 @@ impl Error {
         source: std::io::Error,
     ) -> Self {
         Error::Io { op, path: path.into(), source }
+    }
+}
+
 fn did_you_mean(suggestions: &[String]) -> String {
     if suggestions.is_empty() {
         String::new()
