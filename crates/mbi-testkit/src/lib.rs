@@ -1,3 +1,7 @@
 //! # mbi-testkit: fixtures for mbi's tests
 //!
 //! (Being built: apt fixture repositories, loopback HTTP server, registry process.)
+
+pub mod fault;
+pub mod registry;
+pub mod token;
