@@ -413,6 +413,7 @@ enum Scheme {
 
 struct CachedToken {
     token: Secret,
+    fetched: Instant,
     expires: Instant,
 }
 
@@ -427,6 +428,9 @@ pub(crate) struct Registry {
     creds: Mutex<HashMap<String, Option<Credentials>>>,
     tokens: Mutex<HashMap<String, CachedToken>>,
     refresh_token: Mutex<Option<Secret>>,
+    /// Serialises token requests, so concurrent transfers share one token (and one refresh
+    /// token exchange) instead of racing to the token server.
+    token_fetch: tokio::sync::Mutex<()>,
     plain_allowed: bool,
 }
 
@@ -734,6 +738,7 @@ impl Client {
             creds: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             refresh_token: Mutex::new(None),
+            token_fetch: tokio::sync::Mutex::new(()),
             plain_allowed,
         };
         match resp.status() {
@@ -794,12 +799,25 @@ impl Client {
             },
             Scheme::Bearer { realm, service } => {
                 let key = access.key();
+                let requested = Instant::now();
+                // `fetched_after`: only a token fetched after this instant will do (after a
+                // 401, the cached one is known bad).
+                let cached = |fetched_after: Option<Instant>| -> Option<Secret> {
+                    lock(&reg.tokens)
+                        .get(&key)
+                        .filter(|t| t.expires > Instant::now())
+                        .filter(|t| fetched_after.is_none_or(|f| t.fetched > f))
+                        .map(|t| t.token.clone())
+                };
                 if !fresh {
-                    if let Some(t) = lock(&reg.tokens).get(&key) {
-                        if t.expires > Instant::now() {
-                            return Ok(Some(sensitive(&format!("Bearer {}", t.token.expose()))?));
-                        }
+                    if let Some(t) = cached(None) {
+                        return Ok(Some(sensitive(&format!("Bearer {}", t.expose()))?));
                     }
+                }
+                let _guard = reg.token_fetch.lock().await;
+                // Another task may have fetched one while this one waited.
+                if let Some(t) = cached(if fresh { Some(requested) } else { None }) {
+                    return Ok(Some(sensitive(&format!("Bearer {}", t.expose()))?));
                 }
                 let what = format!("token for {} from {}", key, redact_url(&realm));
                 let token = self
@@ -945,9 +963,11 @@ impl Client {
         }
         // Tokens live at least 60 s (distribution spec); refresh 10 s early.
         let life = Duration::from_secs(reply.expires_in.unwrap_or(60).max(60));
+        let now = Instant::now();
         Ok(CachedToken {
             token: Secret::new(token),
-            expires: Instant::now() + life - Duration::from_secs(10),
+            fetched: now,
+            expires: now + life - Duration::from_secs(10),
         })
     }
 

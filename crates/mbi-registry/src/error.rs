@@ -222,9 +222,8 @@ impl Error {
     /// "send this streamed request again".
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Transport { source, .. } => {
-                !source.is_builder() && !source.is_redirect() && !source.is_decode()
-            }
+            // Body errors surface as "decode" errors from reqwest's streams: retry them too.
+            Error::Transport { source, .. } => !source.is_builder() && !source.is_redirect(),
             Error::Status { status, .. } => {
                 matches!(status, 401 | 408 | 416 | 429 | 500 | 502 | 503 | 504)
             }
