@@ -62,15 +62,18 @@ impl Reference {
         let bad = |reason| Error::InvalidReference { input: truncate(&input, 120), reason };
         validate_registry(registry).map_err(bad)?;
         validate_path(repository).map_err(bad)?;
-        if input.len() > MAX_NAME_LEN {
+        if split_registry(&format!("{registry}/x")).0 != registry {
+            return Err(bad("a registry name needs a '.' or ':', or is localhost"));
+        }
+        let repository = if registry == DEFAULT_REGISTRY && !repository.contains('/') {
+            format!("{OFFICIAL_REPO_PREFIX}{repository}")
+        } else {
+            repository.to_owned()
+        };
+        if registry.len() + 1 + repository.len() > MAX_NAME_LEN {
             return Err(bad("name is longer than 255 characters"));
         }
-        Ok(Reference {
-            registry: registry.to_owned(),
-            repository: repository.to_owned(),
-            tag: None,
-            digest: None,
-        })
+        Ok(Reference { registry: registry.to_owned(), repository, tag: None, digest: None })
     }
 
     /// The registry host (and port), e.g. `docker.io` or `127.0.0.1:5000`.
@@ -210,6 +213,10 @@ fn parse(input: &str) -> Result<Reference> {
     } else {
         repository.to_owned()
     };
+    // The limit applies to the normalised name, as docker checks it.
+    if registry.len() + 1 + repository.len() > MAX_NAME_LEN {
+        return Err(bad("name is longer than 255 characters"));
+    }
     Ok(Reference { registry: registry.to_owned(), repository, tag: tag.map(str::to_owned), digest })
 }
 
@@ -414,6 +421,8 @@ mod tests {
         }
         let long = format!("h.com/{}", "a".repeat(260));
         assert!(Reference::parse(&long).unwrap_err().to_string().contains("255"));
+        // The limit counts the normalised name (docker.io/library/… added).
+        assert!(Reference::parse(&"a".repeat(250)).unwrap_err().to_string().contains("255"));
         let long_tag = format!("app:{}", "a".repeat(129));
         assert!(Reference::parse(&long_tag).unwrap_err().to_string().contains("128"));
         assert!(Reference::parse(&format!("app:{}", "a".repeat(128))).is_ok());
@@ -427,5 +436,10 @@ mod tests {
         assert!(r.with_tag("bad tag").is_err());
         assert!(Reference::repo("127.0.0.1:5000", "Team").is_err());
         assert!(Reference::repo("bad host", "team").is_err());
+        assert!(Reference::repo("nodots", "team").is_err());
+        assert_eq!(
+            Reference::repo(DEFAULT_REGISTRY, "debian").unwrap().repository(),
+            "library/debian"
+        );
     }
 }

@@ -101,3 +101,30 @@ async fn skopeo_pushes_then_mbi_pulls_valid_layout() {
         client.pull(&missing, &amd64(), Arc::new(mbi_core::MemoryStore::new())).await.unwrap_err();
     assert!(matches!(e, mbi_registry::Error::NotFound { .. }), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_registry_needs_a_trusted_root_or_insecure() {
+    require_registry!();
+    let reg = TestRegistry::start_tls(RegistryAuth::Anonymous).unwrap();
+    let pem = std::fs::read(reg.tls_cert_path().unwrap()).unwrap();
+    let (_dir, store, desc) = image(1, 20_000, 8);
+    let target: Reference = format!("{}/tls/app:v1", reg.host()).parse().unwrap();
+
+    // Untrusted certificate: HTTPS fails verification, plain HTTP gets no answer it understands.
+    let strict = builder().retry(mbi_registry::RetryPolicy::none()).build().unwrap();
+    let e = strict.push(store.clone(), &desc, &target).await.unwrap_err();
+    assert!(matches!(e, mbi_registry::Error::Transport { .. }), "{e}");
+
+    // Trusted through an extra root: HTTPS end to end, verified.
+    let trusted = builder().add_root_certificates_pem(&pem).unwrap().build().unwrap();
+    trusted.push(store.clone(), &desc, &target).await.unwrap();
+    let pulled =
+        trusted.pull(&target, &amd64(), Arc::new(mbi_core::MemoryStore::new())).await.unwrap();
+    assert_eq!(pulled.descriptor.digest, desc.digest);
+
+    // Marked insecure: certificate not verified (like skopeo --tls-verify=false).
+    let insecure = builder().insecure_registry(reg.host()).build().unwrap();
+    assert_eq!(insecure.tags(&target).await.unwrap(), vec!["v1".to_owned()]);
+    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{target}")]);
+    assert_eq!(raw, store.read_bytes(&desc.digest, 1 << 20).unwrap());
+}

@@ -151,6 +151,7 @@ pub struct TestRegistry {
     dir: tempfile::TempDir,
     host: String,
     token: Option<TokenServer>,
+    tls_cert: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for TestRegistry {
@@ -185,22 +186,33 @@ pub fn fast_tempdir(prefix: &str) -> Result<tempfile::TempDir, TestkitError> {
     r.map_err(|source| TestkitError::Io { path: shm.to_owned(), source })
 }
 
-fn http_ready(host: &str) -> bool {
+fn http_ready(host: &str, tls: bool) -> bool {
     let Ok(mut s) = TcpStream::connect(host) else { return false };
     let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
     if s.write_all(format!("GET /v2/ HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes()).is_err() {
         return false;
     }
     let mut buf = [0u8; 12];
-    matches!(s.read(&mut buf), Ok(n) if n >= 12 && buf.starts_with(b"HTTP/1.") && (buf[9..12] == *b"200" || buf[9..12] == *b"401"))
+    // A TLS registry answers plain HTTP with 400 once it is up.
+    matches!(s.read(&mut buf), Ok(n) if n >= 12 && buf.starts_with(b"HTTP/1.") && (tls || buf[9..12] == *b"200" || buf[9..12] == *b"401"))
 }
 
 impl TestRegistry {
     /// Starts a registry with `auth` and waits until `/v2/` answers.
     pub fn start(auth: RegistryAuth) -> Result<Self, TestkitError> {
+        Self::start_inner(auth, false)
+    }
+
+    /// Like [`TestRegistry::start`], serving HTTPS with a fresh self-signed certificate for
+    /// `127.0.0.1` (made with `openssl`); see [`TestRegistry::tls_cert_path`].
+    pub fn start_tls(auth: RegistryAuth) -> Result<Self, TestkitError> {
+        Self::start_inner(auth, true)
+    }
+
+    fn start_inner(auth: RegistryAuth, tls: bool) -> Result<Self, TestkitError> {
         let mut last = None;
         for _ in 0..4 {
-            match Self::try_start(auth.clone()) {
+            match Self::try_start(auth.clone(), tls) {
                 Ok(r) => return Ok(r),
                 Err(TestkitError::Startup { reason, log })
                     if log.contains("address already in use") =>
@@ -214,7 +226,7 @@ impl TestRegistry {
             .unwrap_or(TestkitError::Startup { reason: "no free port".into(), log: String::new() }))
     }
 
-    fn try_start(auth: RegistryAuth) -> Result<Self, TestkitError> {
+    fn try_start(auth: RegistryAuth, tls: bool) -> Result<Self, TestkitError> {
         let dir = fast_tempdir("mbi-registry-")?;
         let io = |path: &Path| {
             let path = path.to_owned();
@@ -263,8 +275,47 @@ impl TestRegistry {
                 y
             }
         };
+        let mut tls_cert = None;
+        let tls_yaml = if tls {
+            let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+            tool(
+                Command::new("openssl")
+                    .args([
+                        "req",
+                        "-x509",
+                        "-newkey",
+                        "rsa:2048",
+                        "-nodes",
+                        "-days",
+                        "3",
+                        "-sha256",
+                        "-subj",
+                        "/CN=127.0.0.1",
+                    ])
+                    .args([
+                        "-addext",
+                        "subjectAltName=IP:127.0.0.1",
+                        "-addext",
+                        "basicConstraints=critical,CA:FALSE",
+                    ])
+                    .arg("-keyout")
+                    .arg(&key)
+                    .arg("-out")
+                    .arg(&cert),
+                "openssl req",
+            )?;
+            let y = format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            );
+            tls_cert = Some(cert);
+            y
+        } else {
+            String::new()
+        };
         let cfg = format!(
-            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: {host}\n  secret: mbi-testkit-upload-state-secret\n{auth_yaml}",
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: {host}\n  secret: mbi-testkit-upload-state-secret\n{tls_yaml}{auth_yaml}",
             data.display()
         );
         let cfg_path = dir.path().join("config.yml");
@@ -283,7 +334,7 @@ impl TestRegistry {
                 tool: "docker-registry (Debian package docker-registry)".into(),
                 reason: e.to_string(),
             })?;
-        let mut reg = TestRegistry { child, dir, host, token };
+        let mut reg = TestRegistry { child, dir, host, token, tls_cert };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = reg.child.try_wait() {
@@ -292,7 +343,7 @@ impl TestRegistry {
                     log: reg.log(),
                 });
             }
-            if http_ready(&reg.host) {
+            if http_ready(&reg.host, reg.tls_cert.is_some()) {
                 return Ok(reg);
             }
             if Instant::now() > deadline {
@@ -313,6 +364,11 @@ impl TestRegistry {
     /// The socket address.
     pub fn addr(&self) -> SocketAddr {
         self.host.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The PEM certificate of a registry started with [`TestRegistry::start_tls`].
+    pub fn tls_cert_path(&self) -> Option<&Path> {
+        self.tls_cert.as_deref()
     }
 
     /// The token server, in token mode.
