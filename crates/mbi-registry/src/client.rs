@@ -712,11 +712,24 @@ impl Client {
                     reason: "invalid registry host",
                 })?;
                 tracing::debug!(registry = name, "HTTPS failed ({e}); trying plain HTTP");
-                http.get(url.clone()).send().await.map_err(|e| Error::Transport {
+                let https_err = Error::Transport {
                     method: "GET",
-                    url: redact_url(&url),
+                    url: redact_url(&https.join("v2/").unwrap_or_else(|_| https.clone())),
                     source: e.without_url(),
-                })?
+                };
+                match http.get(url.clone()).send().await {
+                    // Only a registry answer counts; anything else (e.g. a TLS server's 400
+                    // to plain HTTP) means HTTPS was right and its error is the one to report.
+                    Ok(r) if r.status().is_success() || r.status() == StatusCode::UNAUTHORIZED => r,
+                    Ok(r) => {
+                        tracing::debug!(registry = name, status = r.status().as_u16(), "plain HTTP is not a registry either");
+                        return Err(https_err);
+                    }
+                    Err(e2) => {
+                        tracing::debug!(registry = name, "plain HTTP failed too ({e2})");
+                        return Err(https_err);
+                    }
+                }
             }
             Err(e) => {
                 return Err(Error::Transport {
