@@ -722,7 +722,11 @@ impl Client {
                     // to plain HTTP) means HTTPS was right and its error is the one to report.
                     Ok(r) if r.status().is_success() || r.status() == StatusCode::UNAUTHORIZED => r,
                     Ok(r) => {
-                        tracing::debug!(registry = name, status = r.status().as_u16(), "plain HTTP is not a registry either");
+                        tracing::debug!(
+                            registry = name,
+                            status = r.status().as_u16(),
+                            "plain HTTP is not a registry either"
+                        );
                         return Err(https_err);
                     }
                     Err(e2) => {
@@ -822,10 +826,8 @@ impl Client {
                         .filter(|t| fetched_after.is_none_or(|f| t.fetched > f))
                         .map(|t| t.token.clone())
                 };
-                if !fresh {
-                    if let Some(t) = cached(None) {
-                        return Ok(Some(sensitive(&format!("Bearer {}", t.expose()))?));
-                    }
+                if !fresh && let Some(t) = cached(None) {
+                    return Ok(Some(sensitive(&format!("Bearer {}", t.expose()))?));
                 }
                 let _guard = reg.token_fetch.lock().await;
                 // Another task may have fetched one while this one waited.
@@ -1025,10 +1027,8 @@ impl Client {
         let mut fresh = false;
         loop {
             let mut rb = reg.http.request(method.clone(), url.clone());
-            if same_origin {
-                if let Some(a) = self.authorization(reg, access, fresh).await? {
-                    rb = rb.header(header::AUTHORIZATION, a);
-                }
+            if same_origin && let Some(a) = self.authorization(reg, access, fresh).await? {
+                rb = rb.header(header::AUTHORIZATION, a);
             }
             let resp = build(rb).send().await.map_err(|e| Error::Transport {
                 method: m,

@@ -91,9 +91,9 @@ impl Index {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Document {
     /// An image or artifact manifest.
-    Manifest(Manifest),
+    Manifest(Box<Manifest>),
     /// An index or manifest list.
-    Index(Index),
+    Index(Box<Index>),
 }
 
 #[derive(Deserialize)]
@@ -160,10 +160,10 @@ impl Document {
         };
         if is_index {
             let idx: Index = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
-            Ok(Document::Index(idx))
+            Ok(Document::Index(Box::new(idx)))
         } else {
             let m: Manifest = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
-            Ok(Document::Manifest(m))
+            Ok(Document::Manifest(Box::new(m)))
         }
     }
 
@@ -270,6 +270,6 @@ mod tests {
         let b = idx.to_bytes().unwrap();
         assert!(b.starts_with(br#"{"manifests":[{"digest":"sha256:"#));
         let back = Document::parse(&b, Some(&MediaType::OciIndex), "i").unwrap();
-        assert_eq!(back, Document::Index(idx));
+        assert_eq!(back, Document::Index(Box::new(idx)));
     }
 }

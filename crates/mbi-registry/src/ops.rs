@@ -305,14 +305,14 @@ impl Client {
         let r = reference.manifest_ref();
         match self.head_manifest(&reg, &Access::pull(repo), repo, &r).await {
             Ok(Some((digest, Some(mt), Some(size)))) if mt.is_manifest() || mt.is_index() => {
-                if let Some(d) = reference.digest() {
-                    if *d != digest {
-                        return Err(Error::DigestMismatch {
-                            what: format!("manifest {reference}"),
-                            expected: d.clone(),
-                            actual: digest,
-                        });
-                    }
+                if let Some(d) = reference.digest()
+                    && *d != digest
+                {
+                    return Err(Error::DigestMismatch {
+                        what: format!("manifest {reference}"),
+                        expected: d.clone(),
+                        actual: digest,
+                    });
                 }
                 Ok(Descriptor::new(mt, digest, size))
             }

@@ -264,10 +264,10 @@ fn validate_registry(r: &str) -> Result<(), &'static str> {
             None => (Some(r), None),
         }
     };
-    if let Some(p) = port {
-        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return Err("registry port must be digits");
-        }
+    if let Some(p) = port
+        && (p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err("registry port must be digits");
     }
     if let Some(h) = host {
         if h.is_empty() {

@@ -112,7 +112,7 @@ impl Client {
                 f.content_type.as_ref(),
                 &format!("referrers index {tag}"),
             )? {
-                Document::Index(i) => i,
+                Document::Index(i) => *i,
                 Document::Manifest(_) => {
                     return Err(Error::invalid_doc(
                         format!("referrers tag {tag} in {repo}"),

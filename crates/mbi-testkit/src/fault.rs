@@ -194,10 +194,10 @@ fn status_response(status: u16, retry_after: Option<u64>) -> Response<BoxBody<By
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::SERVICE_UNAVAILABLE);
     r.headers_mut()
         .insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
-    if let Some(s) = retry_after {
-        if let Ok(v) = hyper::header::HeaderValue::from_str(&s.to_string()) {
-            r.headers_mut().insert("retry-after", v);
-        }
+    if let Some(s) = retry_after
+        && let Ok(v) = hyper::header::HeaderValue::from_str(&s.to_string())
+    {
+        r.headers_mut().insert("retry-after", v);
     }
     r
 }
@@ -236,10 +236,10 @@ async fn handle(
         log.len() - 1
     };
     let set_status = |s: u16| {
-        if let Ok(mut log) = state.log.lock() {
-            if let Some(e) = log.get_mut(idx) {
-                e.status = Some(s);
-            }
+        if let Ok(mut log) = state.log.lock()
+            && let Some(e) = log.get_mut(idx)
+        {
+            e.status = Some(s);
         }
     };
     match &fault {

@@ -81,20 +81,20 @@ impl AuthFile {
         full: &str,
         helper_path: Option<&OsStr>,
     ) -> Result<Option<Credentials>> {
-        if let Some(h) = self.cred_helpers.get(registry) {
-            if let Some(c) = helper::get(h, registry, helper_path)? {
-                return Ok(Some(c));
-            }
+        if let Some(h) = self.cred_helpers.get(registry)
+            && let Some(c) = helper::get(h, registry, helper_path)?
+        {
+            return Ok(Some(c));
         }
         let best = self
             .auths
             .iter()
             .filter(|(k, _)| scope_matches(normalise_key(k), registry, full))
             .max_by_key(|(k, _)| normalise_key(k).len());
-        if let Some((key, e)) = best {
-            if let Some(c) = self.entry_credentials(key, e)? {
-                return Ok(Some(c));
-            }
+        if let Some((key, e)) = best
+            && let Some(c) = self.entry_credentials(key, e)?
+        {
+            return Ok(Some(c));
         }
         if let Some(store) = &self.creds_store {
             return helper::get(store, registry, helper_path);
