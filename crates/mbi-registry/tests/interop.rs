@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use common::{builder, image, layout_blob, run, skopeo};
 use mbi_core::{BlobStore, DirStore, MediaType, Platform};
-use mbi_registry::{PlatformSelector, Reference};
+use mbi_registry::{BlobOutcome, Direction, PlatformSelector, ProgressEvent, Reference};
 use mbi_testkit::registry::{RegistryAuth, TestRegistry, fast_tempdir, write_layout_index};
 
 fn amd64() -> PlatformSelector {
@@ -18,9 +18,25 @@ async fn push_then_skopeo_pulls_identical_bytes() {
     require_registry!();
     let reg = TestRegistry::start(RegistryAuth::Anonymous).unwrap();
     let (dir, store, desc) = image(3, 200_000, 1);
-    let client = builder().build().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProgressEvent>();
+    let client = builder().progress(Arc::new(tx)).build().unwrap();
     let target: Reference = format!("{}/team/app:v1", reg.host()).parse().unwrap();
     let pushed = client.push(store.clone(), &desc, &target).await.unwrap();
+    // Progress: every blob started, moved all its bytes, and finished.
+    let mut done = std::collections::BTreeMap::new();
+    let mut finished = 0;
+    while let Ok(ev) = rx.try_recv() {
+        match ev {
+            ProgressEvent::BlobProgress { digest, done: d, total, direction: Direction::Push } => {
+                assert!(d <= total);
+                done.insert(digest, (d, total));
+            }
+            ProgressEvent::BlobDone { outcome: BlobOutcome::Transferred, .. } => finished += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(finished, 4);
+    assert!(done.len() >= 3 && done.values().all(|(d, t)| d == t), "{done:?}");
     assert_eq!(pushed.descriptor.digest, desc.digest);
     assert_eq!(pushed.blobs.transferred, 4, "config + 3 layers");
     assert_eq!(pushed.manifests_put, 1);
