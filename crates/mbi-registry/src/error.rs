@@ -31,7 +31,7 @@ pub enum Error {
         reason: String,
     },
     /// The HTTP exchange itself failed (connection refused or reset, timeout, truncated body, TLS).
-    #[error("{method} {url}: {source}")]
+    #[error("{method} {url}: {}", chain(source))]
     Transport {
         /// HTTP method.
         method: &'static str,
@@ -203,6 +203,22 @@ pub enum Error {
         /// The join error.
         reason: String,
     },
+}
+
+/// An error and its sources, `: `-separated (reqwest's own message alone is terse: "error
+/// sending request").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
 }
 
 fn fmt_detail(d: &str) -> String {

@@ -442,4 +442,15 @@ mod tests {
             "library/debian"
         );
     }
+
+    proptest::proptest! {
+        /// What parses prints back to an equal reference; nothing panics.
+        #[test]
+        fn display_roundtrip(s in "[a-zA-Z0-9._:/@\\[\\]-]{0,40}(@sha256:[0-9a-f]{64})?") {
+            if let Ok(r) = Reference::parse(&s) {
+                let again = Reference::parse(&r.to_string()).unwrap();
+                proptest::prop_assert_eq!(again, r);
+            }
+        }
+    }
 }
