@@ -18,7 +18,7 @@ use criterion::{Criterion, SamplingMode, criterion_group};
 use mbi_core::{BlobStore, Descriptor, DirStore, MediaType, Sha256Hasher};
 use mbi_registry::{Client, PlatformSelector, Reference};
 use mbi_testkit::registry::{
-    RegistryAuth, TestRegistry, pseudo_random, registry_available, write_layout_index,
+    RegistryAuth, TestRegistry, fast_tempdir, pseudo_random, registry_available, write_layout_index,
 };
 
 const TOTAL_COMPRESSED: usize = 165 * 1024 * 1024;
@@ -140,9 +140,9 @@ fn bench(c: &mut Criterion) {
         eprintln!("SKIPPED: docker-registry and skopeo are needed for this bench");
         return;
     }
-    let root = PathBuf::from("/dev/shm/mbi-bench-registry");
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
+    // A unique directory on tmpfs, removed when the bench ends.
+    let tmp = fast_tempdir("mbi-bench-registry-").unwrap();
+    let root = tmp.path().to_owned();
     let mut fx = Fixture { root: root.clone(), images: Vec::new() };
     for (name, layers) in [("single", 1), ("multi5", 5)] {
         let dir = root.join(name);
@@ -306,7 +306,8 @@ fn bench(c: &mut Criterion) {
         }
     }
     g.finish();
-    let _ = std::fs::remove_dir_all(&fx.root);
+    drop(fx);
+    drop(tmp);
     summary();
 }
 
