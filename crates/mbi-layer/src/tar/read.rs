@@ -143,6 +143,9 @@ impl<R: Read> TarReader<R> {
         }
         self.skip_rest()?;
         self.current = None;
+        if self.done {
+            return Ok(None);
+        }
         let mut pending = Pending::default();
         loop {
             let start = self.offset;
@@ -323,18 +326,24 @@ impl<R: Read> TarReader<R> {
     }
 
     fn skip_rest(&mut self) -> Result<()> {
-        let total = self.remaining + self.pad;
-        if total == 0 {
+        let (remaining, pad) = (self.remaining, self.pad);
+        if remaining + pad == 0 {
             return Ok(());
         }
-        let copied = io::copy(&mut (&mut self.inner).take(total), &mut io::sink())
+        let copied = io::copy(&mut (&mut self.inner).take(remaining + pad), &mut io::sink())
             .map_err(|e| Error::stream("reading tar stream", e))?;
         self.offset += copied;
         self.remaining = 0;
         self.pad = 0;
-        if copied != total {
+        if copied < remaining {
             let off = self.offset;
             return Err(self.tar_err(off, "archive ends inside an entry's content"));
+        }
+        if copied < remaining + pad {
+            // The last entry's content is complete but the stream stops before its padding
+            // (and the end-of-archive blocks): umoci writes layers like this, and Go's and GNU
+            // tar's readers take it as the end of the archive. So do we.
+            self.done = true;
         }
         Ok(())
     }
@@ -634,5 +643,56 @@ mod tests {
         assert!(matches!(r.next_entry(), Err(Error::Tar { .. })));
         let mut r = TarReader::new(&[][..]);
         assert!(r.next_entry().unwrap().is_none());
+    }
+
+    /// A ustar archive of one file, as `tar` writes it, then cut at `len` bytes.
+    fn one_file_archive(body: &[u8]) -> Vec<u8> {
+        let mut h = [0u8; BLOCK];
+        h[..5].copy_from_slice(b"inner");
+        h[100..108].copy_from_slice(b"0000644\0");
+        h[108..116].copy_from_slice(b"0000000\0");
+        h[116..124].copy_from_slice(b"0000000\0");
+        h[124..136].copy_from_slice(format!("{:011o}\0", body.len()).as_bytes());
+        h[136..148].copy_from_slice(b"00000000000\0");
+        h[156] = b'0';
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        let mut out = h.to_vec();
+        out.extend_from_slice(body);
+        out.resize(out.len() + padding(body.len() as u64) as usize + 2 * BLOCK, 0);
+        out
+    }
+
+    fn names_and_bodies(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut r = TarReader::new(bytes);
+        let mut out = Vec::new();
+        while let Some(e) = r.next_entry()? {
+            let mut body = Vec::new();
+            io::Read::read_to_end(&mut r.content(), &mut body)
+                .map_err(|e| Error::stream("reading content", e))?;
+            out.push((e.display_path(), body));
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn stream_ending_after_the_last_content_is_a_clean_end() {
+        let full = one_file_archive(b"inner\n");
+        let want = vec![("inner".to_string(), b"inner\n".to_vec())];
+        assert_eq!(names_and_bodies(&full).unwrap(), want);
+        // umoci's layers stop right after the last entry's content: no padding, no end blocks.
+        for cut in [BLOCK + 6, BLOCK + 100, 2 * BLOCK, 3 * BLOCK] {
+            assert_eq!(names_and_bodies(&full[..cut]).unwrap(), want, "cut at {cut}");
+        }
+        // Content itself cut short stays an error.
+        let err = names_and_bodies(&full[..BLOCK + 3]).unwrap_err();
+        assert!(err.to_string().contains("ends inside an entry's content"), "{err}");
+        // Also when the content is skipped rather than read.
+        let mut r = TarReader::new(&full[..BLOCK + 3]);
+        r.next_entry().unwrap().unwrap();
+        assert!(matches!(r.next_entry(), Err(Error::Tar { .. })));
     }
 }
