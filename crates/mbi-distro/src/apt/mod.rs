@@ -1,5 +1,7 @@
 //! Debian and Ubuntu: apt repositories, dpkg versions and relations.
 
+pub mod ar;
+pub mod deb;
 pub mod package;
 pub mod relation;
 pub mod version;
