@@ -109,8 +109,9 @@ pub struct ControlFields {
 
 impl ControlFields {
     /// Parses one deb822 stanza (the `control` member of a `.deb`). Values keep their
-    /// continuation lines (joined with `\n`, leading space kept as written); a trailing
-    /// newline is not part of a value. `what` names the text in errors.
+    /// continuation lines verbatim (joined with `\n`, leading space kept as written); as in
+    /// dpkg, only whitespace at the very end of a value is dropped. `what` names the text in
+    /// errors.
     pub fn parse(text: &str, what: &str) -> Result<Self, Error> {
         let bad = |line: usize, reason: &str| Error::Deb {
             package: what.to_owned(),
@@ -136,7 +137,7 @@ impl ControlFields {
                     return Err(bad(i + 1, "continuation line before any field"));
                 };
                 last.1.push('\n');
-                last.1.push_str(line.trim_end());
+                last.1.push_str(line);
                 continue;
             }
             let Some((name, value)) = line.split_once(':') else {
@@ -148,8 +149,13 @@ impl ControlFields {
             if !seen.insert(name.to_ascii_lowercase()) {
                 return Err(bad(i + 1, &format!("duplicate field {name}")));
             }
-            let value = value.trim_start_matches([' ', '\t']).trim_end();
+            let value = value.trim_start_matches([' ', '\t']);
             fields.push((name.to_owned(), value.to_owned()));
+        }
+        // As dpkg does: whitespace ends no value, but inner lines keep theirs.
+        for f in &mut fields {
+            let end = f.1.trim_end().len();
+            f.1.truncate(end);
         }
         if fields.is_empty() {
             return Err(bad(1, "empty control stanza"));

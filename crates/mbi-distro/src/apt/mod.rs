@@ -2,6 +2,8 @@
 
 pub mod ar;
 pub mod deb;
+pub mod dpkg_db;
+pub mod install;
 pub mod package;
 pub mod relation;
 pub mod version;
