@@ -1,0 +1,544 @@
+//! The layer writer: tar generation, compression and hashing overlapped across threads.
+//!
+//! ```text
+//!  producer thread                 gzip: N worker threads            calling thread
+//!  tree ─► tar bytes ─► blocks ──► deflate(block, dict=prev 32K) ──► reorder ─► crc ─► store
+//!          (sha256 = diff_id)      zstd: zstdmt's N workers  ◄─────── feed ───────────► store
+//! ```
+//! Channels are bounded, so memory stays flat whatever the layer size; the store's writer
+//! hashes the compressed bytes (the blob digest) as they are written.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use mbi_core::{
+    BlobStore, Compression, Descriptor, Digest, HashingWriter, MediaType, Sha256Hasher,
+};
+
+use crate::error::{Error, Result};
+use crate::gzip::{self, BlockDeflater, Compressed, GZIP_BLOCK};
+use crate::scan::{FromDirOptions, ScanReport};
+use crate::tar::write::{Sink, write_tree};
+use crate::tree::FileTree;
+
+/// How a layer is compressed, with its level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LayerCompression {
+    /// Plain tar (`application/vnd.oci.image.layer.v1.tar`).
+    None,
+    /// gzip, levels 0–9 (`…tar+gzip`).
+    Gzip {
+        /// Compression level, 0 (store) to 9 (best).
+        level: u32,
+    },
+    /// zstd, levels 1–19 (`…tar+zstd`).
+    Zstd {
+        /// Compression level, 1 to 19.
+        level: i32,
+    },
+}
+
+impl LayerCompression {
+    /// gzip at level 6, gzip(1)'s default and the most widely readable choice.
+    pub const DEFAULT_GZIP: LayerCompression = LayerCompression::Gzip { level: 6 };
+    /// zstd at level 3, zstd(1)'s default.
+    pub const DEFAULT_ZSTD: LayerCompression = LayerCompression::Zstd { level: 3 };
+
+    /// The compression family, as media types know it.
+    pub fn kind(&self) -> Compression {
+        match self {
+            LayerCompression::None => Compression::None,
+            LayerCompression::Gzip { .. } => Compression::Gzip,
+            LayerCompression::Zstd { .. } => Compression::Zstd,
+        }
+    }
+
+    /// The OCI layer media type for this compression.
+    pub fn media_type(&self) -> MediaType {
+        MediaType::oci_layer(self.kind())
+    }
+
+    fn validate(&self) -> Result<()> {
+        match *self {
+            LayerCompression::Gzip { level } if level > 9 => Err(Error::InvalidOption {
+                option: "gzip level",
+                reason: format!("{level} is not in 0..=9"),
+            }),
+            LayerCompression::Zstd { level } if !(1..=19).contains(&level) => {
+                Err(Error::InvalidOption {
+                    option: "zstd level",
+                    reason: format!("{level} is not in 1..=19"),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Options for writing layers. The defaults are safe and reproducible: gzip level 6, mtimes
+/// clamped to 0 (pass the real `SOURCE_DATE_EPOCH`), one compression thread per CPU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LayerOptions {
+    /// Compression and level.
+    pub compression: LayerCompression,
+    /// Compression threads (at least 1). The output bytes never depend on it.
+    pub threads: usize,
+    /// Every mtime is clamped into `[0, source_date_epoch]`.
+    pub source_date_epoch: i64,
+}
+
+impl Default for LayerOptions {
+    fn default() -> Self {
+        LayerOptions {
+            compression: LayerCompression::DEFAULT_GZIP,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()).min(16),
+            source_date_epoch: 0,
+        }
+    }
+}
+
+impl LayerOptions {
+    /// Sets the compression.
+    pub fn compression(mut self, compression: LayerCompression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Sets the number of compression threads (0 is treated as 1).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Sets the clamp for mtimes (normally the `SOURCE_DATE_EPOCH` the caller was given).
+    pub fn source_date_epoch(mut self, epoch: i64) -> Self {
+        self.source_date_epoch = epoch;
+        self
+    }
+}
+
+/// A layer written into a store (or a writer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    /// The compressed blob: OCI layer media type, digest and size.
+    pub descriptor: Descriptor,
+    /// Digest of the uncompressed tar (the image config's `rootfs.diff_ids` entry).
+    pub diff_id: Digest,
+    /// Size of the uncompressed tar.
+    pub uncompressed_size: u64,
+}
+
+/// Writes deterministic layers.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use mbi_core::{BlobStore, MemoryStore};
+/// use mbi_layer::{Entry, FileTree, LayerCompression, LayerOptions, LayerWriter, TreePath};
+///
+/// let mut tree = FileTree::new();
+/// tree.insert(Entry::file(TreePath::new("etc/hostname")?, "mbi\n", 0o644))?;
+/// let store = MemoryStore::new();
+/// let options = LayerOptions::default()
+///     .compression(LayerCompression::Zstd { level: 3 })
+///     .source_date_epoch(1_700_000_000);
+/// let layer = LayerWriter::new(options).write_tree(&tree, &store)?;
+/// assert_eq!(layer.uncompressed_size, 10240);
+/// assert!(store.contains(&layer.descriptor.digest)?);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct LayerWriter {
+    options: LayerOptions,
+}
+
+impl LayerWriter {
+    /// A writer with `options`.
+    pub fn new(options: LayerOptions) -> Self {
+        LayerWriter { options }
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &LayerOptions {
+        &self.options
+    }
+
+    /// Writes `tree` as a layer blob into `store` (committed only if everything succeeded).
+    pub fn write_tree(&self, tree: &FileTree, store: &dyn BlobStore) -> Result<Layer> {
+        self.options.compression.validate()?;
+        let mut blob = store.begin()?;
+        let (diff_id, uncompressed_size) = run(tree, &self.options, &mut blob)?;
+        let (digest, size) = blob.commit(None)?;
+        let diff_id = diff_id.unwrap_or_else(|| digest.clone());
+        Ok(Layer {
+            descriptor: Descriptor::new(self.options.compression.media_type(), digest, size),
+            diff_id,
+            uncompressed_size,
+        })
+    }
+
+    /// Writes `tree` as a layer into any writer (e.g. an upload stream) and describes it.
+    pub fn write_tree_to(&self, tree: &FileTree, out: &mut dyn Write) -> Result<Layer> {
+        self.options.compression.validate()?;
+        let mut hw = HashingWriter::new(out);
+        let (diff_id, uncompressed_size) = run(tree, &self.options, &mut hw)?;
+        hw.flush().map_err(|e| Error::stream("flushing layer output", e))?;
+        let (_, digest, size) = hw.finish();
+        let diff_id = diff_id.unwrap_or_else(|| digest.clone());
+        Ok(Layer {
+            descriptor: Descriptor::new(self.options.compression.media_type(), digest, size),
+            diff_id,
+            uncompressed_size,
+        })
+    }
+
+    /// Scans `dir` with default [`FromDirOptions`] (owners normalised to 0:0) and writes it.
+    pub fn write_dir(&self, dir: &Path, store: &dyn BlobStore) -> Result<(Layer, ScanReport)> {
+        let (tree, report) = FileTree::from_dir(dir, &FromDirOptions::default())?;
+        Ok((self.write_tree(&tree, store)?, report))
+    }
+
+    /// Normalises an existing (uncompressed) tar stream into a deterministic layer. Large file
+    /// contents are spilled to temporary files, so memory stays bounded.
+    pub fn write_tar(&self, reader: impl Read, store: &dyn BlobStore) -> Result<Layer> {
+        let tree = FileTree::from_tar(reader, &crate::import::FromTarOptions::default())?;
+        self.write_tree(&tree, store)
+    }
+}
+
+/// A block of the uncompressed stream.
+struct Block {
+    index: u64,
+    data: Arc<Vec<u8>>,
+    prev: Option<Arc<Vec<u8>>>,
+    last: bool,
+}
+
+/// Cuts the tar stream into [`GZIP_BLOCK`]-byte blocks, hashes them and sends them on. File
+/// content is read straight into the blocks (no intermediate copy).
+struct BlockSink {
+    tx: SyncSender<Block>,
+    /// Taken once per block sent; bounds the blocks in flight (gzip only).
+    slots: Option<SyncSender<()>>,
+    cur: Vec<u8>,
+    filled: usize,
+    prev: Option<Arc<Vec<u8>>>,
+    index: u64,
+    hasher: Option<Sha256Hasher>,
+}
+
+impl BlockSink {
+    fn new(tx: SyncSender<Block>, slots: Option<SyncSender<()>>, hash: bool) -> Self {
+        BlockSink {
+            tx,
+            slots,
+            cur: vec![0; GZIP_BLOCK],
+            filled: 0,
+            prev: None,
+            index: 0,
+            hasher: hash.then(Sha256Hasher::new),
+        }
+    }
+
+    fn send(&mut self, last: bool) -> Result<()> {
+        let mut data =
+            std::mem::replace(&mut self.cur, if last { Vec::new() } else { vec![0; GZIP_BLOCK] });
+        data.truncate(self.filled);
+        self.filled = 0;
+        if let Some(h) = &mut self.hasher {
+            h.update(&data);
+        }
+        let data = Arc::new(data);
+        if let Some(slots) = &self.slots {
+            slots.send(()).map_err(|_| consumer_gone())?;
+        }
+        let block = Block { index: self.index, data: data.clone(), prev: self.prev.take(), last };
+        self.tx.send(block).map_err(|_| consumer_gone())?;
+        self.prev = Some(data);
+        self.index += 1;
+        Ok(())
+    }
+
+    /// Makes room: sends the current block if it is full (there is more data coming).
+    fn room(&mut self) -> Result<()> {
+        if self.filled == GZIP_BLOCK {
+            self.send(false)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(Option<Digest>, u64)> {
+        self.send(true)?;
+        Ok((self.hasher.take().map(|h| h.finish().0), self.index))
+    }
+}
+
+fn consumer_gone() -> Error {
+    Error::stream("layer pipeline", io::Error::new(io::ErrorKind::BrokenPipe, "consumer stopped"))
+}
+
+impl Sink for BlockSink {
+    fn put(&mut self, mut bytes: &[u8]) -> Result<()> {
+        while !bytes.is_empty() {
+            self.room()?;
+            let n = bytes.len().min(GZIP_BLOCK - self.filled);
+            self.cur[self.filled..self.filled + n].copy_from_slice(&bytes[..n]);
+            self.filled += n;
+            bytes = &bytes[n..];
+        }
+        Ok(())
+    }
+
+    fn put_from(&mut self, src: &mut dyn Read, len: u64) -> Result<u64, io::Error> {
+        let mut done = 0u64;
+        while done < len {
+            self.room().map_err(|e| io::Error::new(io::ErrorKind::BrokenPipe, e.to_string()))?;
+            let want = ((len - done) as usize).min(GZIP_BLOCK - self.filled);
+            let n = match src.read(&mut self.cur[self.filled..self.filled + want]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.filled += n;
+            done += n as u64;
+        }
+        Ok(done)
+    }
+}
+
+/// Runs the pipeline; returns the diff_id (`None` for uncompressed layers, whose diff_id is the
+/// blob digest computed by the output) and the uncompressed size.
+fn run(tree: &FileTree, opts: &LayerOptions, out: &mut dyn Write) -> Result<(Option<Digest>, u64)> {
+    let threads = opts.threads.max(1);
+    let sde = opts.source_date_epoch;
+    let hash = opts.compression != LayerCompression::None;
+    std::thread::scope(|s| {
+        let (tx, rx) = sync_channel::<Block>(threads * 2);
+        let (slot_tx, slot_rx) = match opts.compression {
+            LayerCompression::Gzip { .. } => {
+                let (a, b) = sync_channel::<()>(threads * 2 + 2);
+                (Some(a), Some(b))
+            }
+            _ => (None, None),
+        };
+        let producer = s.spawn(move || -> Result<(Option<Digest>, u64, u64)> {
+            let mut sink = BlockSink::new(tx, slot_tx, hash);
+            let size = write_tree(tree, sde, &mut sink)?;
+            let (diff_id, blocks) = sink.finish()?;
+            Ok((diff_id, size, blocks))
+        });
+        let consumed = match opts.compression {
+            LayerCompression::None => consume_plain(rx, out),
+            LayerCompression::Gzip { level } => consume_gzip(s, rx, slot_rx, out, level, threads),
+            LayerCompression::Zstd { level } => consume_zstd(rx, out, level, threads),
+        };
+        let produced = producer.join().map_err(|_| {
+            Error::stream("layer pipeline", io::Error::other("tar producer thread panicked"))
+        })?;
+        match (produced, consumed) {
+            // The consumer stopped first: its error is the cause.
+            (Err(e), Err(c)) if is_consumer_gone(&e) => Err(c),
+            // The producer failed: the consumer saw an incomplete stream because of it.
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(c)) => Err(c),
+            (Ok((diff_id, size, blocks)), Ok(consumed)) => {
+                if consumed != blocks {
+                    return Err(Error::stream(
+                        "layer pipeline",
+                        io::Error::other(format!("{consumed} of {blocks} blocks were written")),
+                    ));
+                }
+                Ok((diff_id, size))
+            }
+        }
+    })
+}
+
+fn is_consumer_gone(e: &Error) -> bool {
+    matches!(e, Error::Stream { context: "layer pipeline", source }
+        if source.kind() == io::ErrorKind::BrokenPipe)
+}
+
+fn incomplete() -> Error {
+    Error::stream("layer pipeline", io::Error::other("the tar stream ended early"))
+}
+
+fn write_out(out: &mut dyn Write, bytes: &[u8]) -> Result<()> {
+    out.write_all(bytes).map_err(|e| Error::stream("writing layer blob", e))
+}
+
+/// Each consumer finalises its output only after the block flagged `last`, which the producer
+/// sends only when the whole tar was generated; a stream that stops before it is an error.
+fn consume_plain(rx: Receiver<Block>, out: &mut dyn Write) -> Result<u64> {
+    let mut n = 0;
+    for block in rx {
+        write_out(out, &block.data)?;
+        n += 1;
+        if block.last {
+            return Ok(n);
+        }
+    }
+    Err(incomplete())
+}
+
+fn consume_zstd(
+    rx: Receiver<Block>,
+    out: &mut dyn Write,
+    level: i32,
+    threads: usize,
+) -> Result<u64> {
+    let zerr = |what: &'static str| {
+        move |e: io::Error| Error::Codec { codec: "zstd", reason: format!("{what}: {e}") }
+    };
+    let mut enc = zstd_encoder(out, level, threads)?;
+    let mut n = 0;
+    for block in rx {
+        enc.write_all(&block.data).map_err(zerr("compressing"))?;
+        n += 1;
+        if block.last {
+            enc.finish().map_err(zerr("finishing the frame"))?;
+            return Ok(n);
+        }
+    }
+    Err(incomplete())
+}
+
+/// zstd's window log for `level` on inputs of unknown size (its default parameter table), set
+/// explicitly so a libzstd update cannot silently change it.
+pub(crate) fn zstd_window_log(level: i32) -> u32 {
+    match level {
+        ..=1 => 19,
+        2 => 20,
+        3..=8 => 21,
+        9..=16 => 22,
+        17..=19 => 23,
+        20 => 25,
+        21 => 26,
+        _ => 27,
+    }
+}
+
+/// A zstd encoder with every frame parameter fixed: checksum on, content size off (the size is
+/// unknown when streaming), no dictionary ID, long-distance matching off, explicit window, and
+/// at least one worker (0 workers would produce different bytes).
+pub(crate) fn zstd_encoder<W: Write>(
+    out: W,
+    level: i32,
+    threads: usize,
+) -> Result<zstd::stream::write::Encoder<'static, W>> {
+    use zstd::zstd_safe::CParameter;
+    let err = |e: io::Error| Error::Codec { codec: "zstd", reason: format!("setting up: {e}") };
+    let mut enc = zstd::stream::write::Encoder::new(out, level).map_err(err)?;
+    for p in [
+        CParameter::ChecksumFlag(true),
+        CParameter::ContentSizeFlag(false),
+        CParameter::DictIdFlag(false),
+        CParameter::EnableLongDistanceMatching(false),
+        CParameter::WindowLog(zstd_window_log(level)),
+        CParameter::NbWorkers(threads.clamp(1, 64) as u32),
+    ] {
+        enc.set_parameter(p).map_err(err)?;
+    }
+    Ok(enc)
+}
+
+type GzResult = (u64, bool, Result<Compressed>);
+
+fn consume_gzip<'scope, 'env>(
+    s: &'scope std::thread::Scope<'scope, 'env>,
+    rx: Receiver<Block>,
+    slots: Option<Receiver<()>>,
+    out: &mut dyn Write,
+    level: u32,
+    threads: usize,
+) -> Result<u64> {
+    let jobs = Arc::new(Mutex::new(rx));
+    let (res_tx, res_rx) = std::sync::mpsc::channel::<GzResult>();
+    for _ in 0..threads {
+        let jobs = jobs.clone();
+        let res_tx = res_tx.clone();
+        s.spawn(move || {
+            let mut deflater = BlockDeflater::new(level);
+            loop {
+                let job = {
+                    let Ok(rx) = jobs.lock() else { return };
+                    match rx.recv() {
+                        Ok(j) => j,
+                        Err(_) => return,
+                    }
+                };
+                let dict = job.prev.as_deref().map_or(&[][..], |p| &p[..]);
+                let r = deflater.compress(dict, &job.data, job.last);
+                drop(job.prev);
+                if res_tx.send((job.index, job.last, r)).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    drop(res_tx);
+    drop(jobs);
+    write_out(out, &gzip::header(level))?;
+    let mut pending: BTreeMap<u64, (bool, Compressed)> = BTreeMap::new();
+    let (mut next, mut crc, mut len) = (0u64, 0u32, 0u64);
+    for (index, last, r) in res_rx {
+        pending.insert(index, (last, r?));
+        while let Some((last, c)) = pending.remove(&next) {
+            write_out(out, &c.data)?;
+            crc = gzip::crc_combine(crc, c.crc, c.len);
+            len += c.len;
+            next += 1;
+            if let Some(slots) = &slots {
+                // Frees the producer to send one more block. The producer may already be gone.
+                let _ = slots.recv();
+            }
+            if last {
+                write_out(out, &gzip::trailer(crc, len))?;
+                return Ok(next);
+            }
+        }
+    }
+    Err(incomplete())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_zstd_window_matches_the_default_table() {
+        let data: Vec<u8> = (0..300_000u32).flat_map(|i| (i % 1000).to_le_bytes()).collect();
+        for level in [1, 2, 3, 5, 9, 12, 17, 19] {
+            let mut plain = zstd::stream::write::Encoder::new(Vec::new(), level).unwrap();
+            plain.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true)).unwrap();
+            plain.set_parameter(zstd::zstd_safe::CParameter::ContentSizeFlag(false)).unwrap();
+            plain.set_parameter(zstd::zstd_safe::CParameter::DictIdFlag(false)).unwrap();
+            plain.set_parameter(zstd::zstd_safe::CParameter::NbWorkers(1)).unwrap();
+            plain.write_all(&data).unwrap();
+            let a = plain.finish().unwrap();
+            let mut ours = zstd_encoder(Vec::new(), level, 1).unwrap();
+            ours.write_all(&data).unwrap();
+            let b = ours.finish().unwrap();
+            assert_eq!(a, b, "level {level}: explicit window log differs from libzstd's default");
+        }
+    }
+
+    #[test]
+    fn options_are_validated() {
+        let tree = FileTree::new();
+        let store = mbi_core::MemoryStore::new();
+        for c in [
+            LayerCompression::Gzip { level: 10 },
+            LayerCompression::Zstd { level: 0 },
+            LayerCompression::Zstd { level: 22 },
+        ] {
+            let w = LayerWriter::new(LayerOptions::default().compression(c));
+            assert!(matches!(w.write_tree(&tree, &store), Err(Error::InvalidOption { .. })));
+        }
+    }
+}
