@@ -113,6 +113,9 @@ pub enum Error {
         /// What is wrong (with the JSON path of the offending field when known).
         reason: String,
     },
+    /// An error from mbi-layer (file tree, layer writer, unpacker).
+    #[error(transparent)]
+    Layer(#[from] mbi_layer::Error),
     /// An error from mbi-core.
     #[error(transparent)]
     Core(#[from] mbi_core::Error),

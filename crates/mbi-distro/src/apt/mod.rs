@@ -6,6 +6,7 @@ pub mod dpkg_db;
 pub mod install;
 pub mod package;
 pub mod relation;
+pub mod scripts;
 pub mod version;
 
 pub use package::{BinaryPackage, IndexOrigin, MultiArch, Priority};
