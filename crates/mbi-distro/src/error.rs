@@ -116,9 +116,117 @@ pub enum Error {
     /// An error from mbi-layer (file tree, layer writer, unpacker).
     #[error(transparent)]
     Layer(#[from] mbi_layer::Error),
+    /// A deb822 / control-file document is malformed.
+    #[error("{context}, line {line}{}{}: {reason}", package.as_ref().map(|p| format!(" (package {p})")).unwrap_or_default(), field.as_ref().map(|f| format!(", field {f}")).unwrap_or_default())]
+    Control {
+        /// Which document (file path, index URL, …).
+        context: String,
+        /// 1-based line number of the stanza or field.
+        line: usize,
+        /// The package the stanza describes, when known.
+        package: Option<String>,
+        /// The field, when the problem is in one field.
+        field: Option<String>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An apt source entry (`.sources` / `sources.list`) is malformed or unsupported.
+    #[error("{context}, line {line}: {reason}")]
+    Source {
+        /// The file (or "inline sources").
+        context: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A keyring could not be read or holds no usable key.
+    #[error("keyring {context}: {reason}")]
+    Keyring {
+        /// The keyring file or "inline Signed-By key".
+        context: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Signed metadata failed verification (bad signature, unknown or unusable key, weak
+    /// algorithm, missing signature).
+    #[error("signature verification of {context} failed: {reason}")]
+    Signature {
+        /// The document (e.g. the InRelease URL).
+        context: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A Release file is malformed, lacks an entry, or is outside its validity window.
+    #[error("Release file {context}: {reason}")]
+    Release {
+        /// The Release / InRelease URL or path.
+        context: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Downloaded or cached content did not have the digest or size the signed metadata gives.
+    #[error("{context}: expected {expected}, got {actual}")]
+    Integrity {
+        /// What was checked (URL, package, cache file).
+        context: String,
+        /// The expected digest/size.
+        expected: String,
+        /// What was found.
+        actual: String,
+    },
+    /// An HTTP request failed (connection, status, body).
+    #[error("HTTP {url}: {reason}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// What happened (status code or transport error).
+        reason: String,
+    },
+    /// An I/O error on a path.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done ("open", "rename", …).
+        op: &'static str,
+        /// Where.
+        path: std::path::PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Decompressing an index failed.
+    #[error("decompressing {context}: {reason}")]
+    Decompress {
+        /// The URL or path.
+        context: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Offline mode: something needed is not in the cache.
+    #[error("offline: {what} is not in the cache ({path})")]
+    NotCached {
+        /// What is missing (a package name and version, an index, …).
+        what: String,
+        /// Where it was looked for.
+        path: std::path::PathBuf,
+    },
+    /// A configuration value given by the caller is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// An error from mbi-core.
     #[error(transparent)]
     Core(#[from] mbi_core::Error),
+}
+
+impl Error {
+    /// Builds an [`Error::Io`].
+    pub fn io(
+        op: &'static str,
+        path: impl Into<std::path::PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Error::Io { op, path: path.into(), source }
+    }
 }
 
 /// Shorthand for results in this crate.

@@ -7,5 +7,7 @@
 
 pub mod apt;
 pub mod error;
+pub mod lock;
+pub mod spec;
 
 pub use error::{Error, Result};

@@ -436,12 +436,11 @@ pub fn full_database(
             });
         }
     }
+    // dpkg ends every stanza, the last one included, with a blank line.
     let mut status = String::new();
     for (_, _, i) in &order {
-        if !status.is_empty() {
-            status.push('\n');
-        }
         status.push_str(&status_stanza(&packages[*i])?);
+        status.push('\n');
     }
     out.push(file(format!("{a}/status"), status, 0o644));
 

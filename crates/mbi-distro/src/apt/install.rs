@@ -758,6 +758,7 @@ impl State {
                                 d.mode = e.mode;
                                 d.uid = e.uid;
                                 d.gid = e.gid;
+                                d.mtime = e.mtime as i64;
                             }
                             landed.insert(&e.path, at);
                             continue;

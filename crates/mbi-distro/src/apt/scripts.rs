@@ -404,6 +404,15 @@ impl Cx<'_, '_> {
     fn accounts(&mut self) -> Result<(), Error> {
         let distroless = self.o.flavour == crate::apt::install::Flavour::Distroless;
         let base_passwd = self.pkg("base-passwd");
+        // A full image gets accounts from base-passwd's scripts; without it (and without
+        // accounts asked for) dpkg would create none either.
+        if !distroless
+            && base_passwd.is_none()
+            && self.o.accounts.is_empty()
+            && !self.o.nonroot_account
+        {
+            return Ok(());
+        }
         let mut users: Vec<Vec<String>> = Vec::new();
         let mut groups: Vec<Vec<String>> = Vec::new();
         let parse = |data: Option<Vec<u8>>, n: usize| -> Vec<Vec<String>> {
@@ -465,10 +474,8 @@ impl Cx<'_, '_> {
             }
         }
         let mut extra: Vec<Account> = self.o.accounts.clone();
-        if distroless || self.o.nonroot_account {
-            if !extra.iter().any(|a| a.name == "nonroot") {
-                extra.insert(0, Account::nonroot());
-            }
+        if (distroless || self.o.nonroot_account) && !extra.iter().any(|a| a.name == "nonroot") {
+            extra.insert(0, Account::nonroot());
         }
         for a in &extra {
             if users.iter().any(|u| u[0] == a.name || u[2] == a.uid.to_string()) {
@@ -1186,7 +1193,22 @@ pub fn run_scripts(
                 state: crate::apt::dpkg_db::PackageState::Unpacked,
             }
             .info_name()?;
-            steps.push((p.name.clone(), format!("/var/lib/dpkg/info/{info}.preinst install")));
+            let arch = &p.architecture;
+            let dpkg_version = inst
+                .packages
+                .iter()
+                .find(|d| d.name == "dpkg")
+                .map_or("1.21.0".to_owned(), |d| d.version.clone());
+            steps.push((
+                p.name.clone(),
+                format!(
+                    "DPKG_MAINTSCRIPT_PACKAGE={name} DPKG_MAINTSCRIPT_ARCH={arch} \
+                     DPKG_MAINTSCRIPT_NAME=preinst DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1 \
+                     DPKG_RUNNING_VERSION={dpkg_version} DPKG_ADMINDIR=/var/lib/dpkg DPKG_ROOT= \
+                     /var/lib/dpkg/info/{info}.preinst install",
+                    name = p.name
+                ),
+            ));
         }
     }
     steps.push(("-".into(), "dpkg --configure -a --force-confdef --force-confold".into()));

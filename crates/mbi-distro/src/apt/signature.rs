@@ -1,0 +1,453 @@
+//! OpenPGP keyrings and the verification of `InRelease` (clearsigned) and `Release` +
+//! `Release.gpg` (detached) signatures, with the key policy apt's `gpgv`/`sqv` apply.
+//!
+//! rpgp checks signature mathematics only; this module adds the policy:
+//!
+//! - the signing key (primary or subkey) must be in the caller's keyring;
+//! - it must be valid when the signature was made, and at the caller's `now` if one is given:
+//!   created before, not expired, not revoked (revocations are honoured whatever their reason),
+//!   with a valid self-signature (primary) or a valid binding signature with a valid embedded
+//!   back-signature (subkey);
+//! - it must be signing-capable (key flags), except for a primary key whose self-signature
+//!   carries no key flags at all (old keys), which is accepted as gpg does;
+//! - data signatures made with MD5, SHA-1 or RIPEMD-160 are refused unless
+//!   [`VerifyPolicy::allow_weak_hashes`] is set (self- and binding signatures on keys are not
+//!   subject to this rule, because old archive keys carry SHA-1 bindings);
+//! - a signature that names a keyring key but does not verify makes the whole document fail,
+//!   even if another signature is good (apt treats `BADSIG` the same way); signatures by
+//!   unknown keys are ignored if another is good.
+//!
+//! Only the signed text of an `InRelease` file is returned: anything outside the signature
+//! framing (leading or trailing data) is an error, never silently dropped or trusted.
+
+use std::path::Path;
+
+use pgp::composed::{CleartextSignedMessage, Deserializable, SignedPublicKey, SignedPublicSubKey};
+use pgp::crypto::hash::HashAlgorithm;
+use pgp::packet::{Packet, PacketParser, Signature, SignatureType, SubpacketData};
+use pgp::types::{KeyDetails, Tag};
+
+use crate::Error;
+
+/// A set of OpenPGP public keys (certificates) trusted to sign repository metadata.
+#[derive(Debug, Clone, Default)]
+pub struct Keyring {
+    keys: Vec<SignedPublicKey>,
+}
+
+impl Keyring {
+    /// An empty keyring (verifies nothing).
+    pub fn new() -> Keyring {
+        Keyring::default()
+    }
+
+    /// Reads keys from `bytes`: a binary keyring (`.gpg`, possibly several concatenated keys)
+    /// or one or more armoured blocks (`.asc`). `context` names the source in errors. Keys rpgp
+    /// cannot parse are skipped; a keyring with no usable key is an error.
+    pub fn from_bytes(bytes: &[u8], context: &str) -> Result<Keyring, Error> {
+        let kerr = |reason: String| Error::Keyring { context: context.to_owned(), reason };
+        const BEGIN: &[u8] = b"-----BEGIN PGP PUBLIC KEY BLOCK-----";
+        const END: &[u8] = b"-----END PGP PUBLIC KEY BLOCK-----";
+        let mut keys = Vec::new();
+        let mut errors = Vec::new();
+        if memchr::memmem::find(bytes, BEGIN).is_some() {
+            let mut rest = bytes;
+            while let Some(b) = memchr::memmem::find(rest, BEGIN) {
+                let block = &rest[b..];
+                let e = memchr::memmem::find(block, END)
+                    .ok_or_else(|| kerr("armoured block without END line".into()))?;
+                let block_bytes = &block[..e + END.len()];
+                rest = &block[e + END.len()..];
+                match SignedPublicKey::from_armor_many(block_bytes) {
+                    Ok((iter, _)) => {
+                        for k in iter {
+                            match k {
+                                Ok(k) => keys.push(k),
+                                Err(e) => errors.push(e.to_string()),
+                            }
+                        }
+                    }
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+        } else {
+            match SignedPublicKey::from_bytes_many(bytes) {
+                Ok(iter) => {
+                    for k in iter {
+                        match k {
+                            Ok(k) => keys.push(k),
+                            Err(e) => errors.push(e.to_string()),
+                        }
+                    }
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if keys.is_empty() {
+            return Err(kerr(match errors.first() {
+                Some(e) => format!("no usable public key ({e})"),
+                None => "no public key found".into(),
+            }));
+        }
+        Ok(Keyring { keys })
+    }
+
+    /// Reads a keyring file (binary or armoured).
+    pub fn load(path: &Path) -> Result<Keyring, Error> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io("read keyring", path, e))?;
+        Keyring::from_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// Adds every key of `other`.
+    pub fn extend(&mut self, other: Keyring) {
+        self.keys.extend(other.keys);
+    }
+
+    /// Number of primary keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the keyring holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The primary keys' fingerprints (upper-case hex), in keyring order.
+    pub fn fingerprints(&self) -> Vec<String> {
+        self.keys.iter().map(|k| hex_upper(k.primary_key.fingerprint().as_bytes())).collect()
+    }
+}
+
+/// How strict verification is. The default is strict: no weak hashes, key validity checked at
+/// the signature's creation time only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VerifyPolicy {
+    /// Accept data signatures made with MD5, SHA-1 or RIPEMD-160. Off by default.
+    pub allow_weak_hashes: bool,
+    /// Also require the key and signature to be valid (not expired, not revoked) at this time
+    /// (Unix seconds). The CLI passes the current time; a rebuild from a lock may pass the
+    /// lock's date or `None`.
+    pub now: Option<i64>,
+}
+
+/// Who signed a verified document.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Signer {
+    /// Fingerprint of the key that made the signature (a subkey or the primary), upper-case hex.
+    pub key_fingerprint: String,
+    /// Fingerprint of its primary key, upper-case hex.
+    pub primary_fingerprint: String,
+    /// The signature's creation time (Unix seconds).
+    pub signed_at: i64,
+}
+
+/// Verifies a clearsigned document (`InRelease`) and returns the signed text (with `\n` line
+/// endings and dash-escaping removed) and its signer. `context` names the document in errors.
+pub fn verify_clearsigned(
+    data: &[u8],
+    keyring: &Keyring,
+    policy: &VerifyPolicy,
+    context: &str,
+) -> Result<(String, Signer), Error> {
+    let sig_err = |reason: String| Error::Signature { context: context.to_owned(), reason };
+    let text = std::str::from_utf8(data).map_err(|_| sig_err("not UTF-8 text".into()))?;
+    let (msg, _headers) = CleartextSignedMessage::from_string(text)
+        .map_err(|e| sig_err(format!("malformed clearsigned message: {e}")))?;
+    let signed = msg.signed_text();
+    let signer =
+        verify_signatures(msg.signatures(), signed.as_bytes(), keyring, policy).map_err(sig_err)?;
+    Ok((signed.replace("\r\n", "\n"), signer))
+}
+
+/// Extracts the signed text of a clearsigned document WITHOUT verifying it (for tools that
+/// inspect, and for fuzzing the framing). Never use the result as trusted input.
+pub fn clearsigned_text_unverified(data: &[u8]) -> Result<String, Error> {
+    let err = |reason: String| Error::Signature { context: "clearsigned text".into(), reason };
+    let text = std::str::from_utf8(data).map_err(|_| err("not UTF-8 text".into()))?;
+    let (msg, _) = CleartextSignedMessage::from_string(text)
+        .map_err(|e| err(format!("malformed clearsigned message: {e}")))?;
+    Ok(msg.signed_text().replace("\r\n", "\n"))
+}
+
+/// Verifies a detached signature (`Release.gpg`, armoured or binary, possibly several
+/// signatures) over `data`.
+pub fn verify_detached(
+    data: &[u8],
+    signature: &[u8],
+    keyring: &Keyring,
+    policy: &VerifyPolicy,
+    context: &str,
+) -> Result<Signer, Error> {
+    let sig_err = |reason: String| Error::Signature { context: context.to_owned(), reason };
+    let mut sigs = Vec::new();
+    let mut push_packets = |r: &mut dyn std::io::BufRead| -> Result<(), String> {
+        for p in PacketParser::new(r) {
+            match p {
+                Ok(Packet::Signature(s)) => sigs.push(s),
+                Ok(_) => return Err("unexpected non-signature packet".into()),
+                Err(e) => return Err(format!("malformed signature: {e}")),
+            }
+        }
+        Ok(())
+    };
+    if signature.starts_with(b"-----BEGIN")
+        || memchr::memmem::find(signature, b"-----BEGIN PGP SIGNATURE-----").is_some()
+    {
+        let mut de = pgp::armor::Dearmor::new(signature);
+        de.read_header().map_err(|e| sig_err(format!("malformed armour: {e}")))?;
+        let mut br = std::io::BufReader::new(&mut de);
+        push_packets(&mut br).map_err(sig_err)?;
+    } else {
+        let mut r = signature;
+        push_packets(&mut r).map_err(sig_err)?;
+    }
+    if sigs.is_empty() {
+        return Err(sig_err("no signature packet".into()));
+    }
+    verify_signatures(&sigs, data, keyring, policy).map_err(sig_err)
+}
+
+fn verify_signatures(
+    sigs: &[Signature],
+    data: &[u8],
+    keyring: &Keyring,
+    policy: &VerifyPolicy,
+) -> Result<Signer, String> {
+    let mut good: Option<Signer> = None;
+    let mut problems = Vec::new();
+    for sig in sigs {
+        let issuer = sig
+            .issuer_fingerprint()
+            .first()
+            .map(|f| hex_upper(f.as_bytes()))
+            .or_else(|| sig.issuer_key_id().first().map(|k| hex_upper(k.as_ref())))
+            .unwrap_or_else(|| "(no issuer)".into());
+        match verify_one(sig, data, keyring, policy) {
+            Ok(s) => {
+                if good.is_none() {
+                    good = Some(s);
+                }
+            }
+            Err(VerifyFail::UnknownKey) => {
+                problems.push(format!("signature by {issuer}: key not in the keyring"))
+            }
+            Err(VerifyFail::Refused(r)) => {
+                problems.push(format!("signature by {issuer}: {r}"));
+            }
+            Err(VerifyFail::Bad(r)) => {
+                return Err(format!("BAD signature by {issuer}: {r}"));
+            }
+        }
+    }
+    match good {
+        Some(s) => Ok(s),
+        None if problems.is_empty() => Err("no signature".into()),
+        None => Err(format!("no valid signature: {}", problems.join("; "))),
+    }
+}
+
+enum VerifyFail {
+    /// No keyring key matches the issuer.
+    UnknownKey,
+    /// The mathematics fail for a key in the keyring: the document is forged or corrupted.
+    Bad(String),
+    /// The mathematics hold but policy refuses the key or the signature.
+    Refused(String),
+}
+
+fn verify_one(
+    sig: &Signature,
+    data: &[u8],
+    keyring: &Keyring,
+    policy: &VerifyPolicy,
+) -> Result<Signer, VerifyFail> {
+    if !matches!(sig.typ(), Some(SignatureType::Binary | SignatureType::Text)) {
+        return Err(VerifyFail::Refused(format!("not a document signature ({:?})", sig.typ())));
+    }
+    let key_ids = sig.issuer_key_id();
+    let fps = sig.issuer_fingerprint();
+    let matches = |k: &dyn KeyDetails| {
+        key_ids.iter().any(|id| **id == k.legacy_key_id())
+            || fps.iter().any(|fp| **fp == k.fingerprint())
+    };
+    let signed_at = sig.created().map(|t| t.as_secs() as i64);
+    let mut last_err = None;
+    for cert in &keyring.keys {
+        let mut candidates: Vec<Option<&SignedPublicSubKey>> = Vec::new();
+        if matches(&cert.primary_key) {
+            candidates.push(None);
+        }
+        for sk in &cert.public_subkeys {
+            if matches(&sk.key) {
+                candidates.push(Some(sk));
+            }
+        }
+        for cand in candidates {
+            let res = match cand {
+                None => sig.verify(&cert.primary_key, data),
+                Some(sk) => sig.verify(&sk.key, data),
+            };
+            if let Err(e) = res {
+                last_err = Some(VerifyFail::Bad(e.to_string()));
+                continue;
+            }
+            // The mathematics hold; now the policy.
+            let Some(t) = signed_at else {
+                return Err(VerifyFail::Refused("signature has no creation time".into()));
+            };
+            if let Some(h) = sig.hash_alg()
+                && matches!(h, HashAlgorithm::Md5 | HashAlgorithm::Sha1 | HashAlgorithm::Ripemd160)
+                && !policy.allow_weak_hashes
+            {
+                return Err(VerifyFail::Refused(format!(
+                    "weak hash algorithm {h} (allow_weak_hashes is off)"
+                )));
+            }
+            if let Some(now) = policy.now {
+                if t > now + 300 {
+                    return Err(VerifyFail::Refused("signature made in the future".into()));
+                }
+                if let Some(d) = sig.signature_expiration_time()
+                    && d.as_secs() > 0
+                    && t + d.as_secs() as i64 <= now
+                {
+                    return Err(VerifyFail::Refused("signature expired".into()));
+                }
+            }
+            let mut times = vec![t];
+            times.extend(policy.now);
+            for at in times {
+                key_usable(cert, cand, at).map_err(|r| {
+                    VerifyFail::Refused(if at == t {
+                        format!("{r} at signature time")
+                    } else {
+                        format!("{r} now")
+                    })
+                })?;
+            }
+            let key_fp = match cand {
+                None => cert.primary_key.fingerprint(),
+                Some(sk) => sk.key.fingerprint(),
+            };
+            return Ok(Signer {
+                key_fingerprint: hex_upper(key_fp.as_bytes()),
+                primary_fingerprint: hex_upper(cert.primary_key.fingerprint().as_bytes()),
+                signed_at: t,
+            });
+        }
+    }
+    Err(last_err.unwrap_or(VerifyFail::UnknownKey))
+}
+
+fn has_key_flags(sig: &Signature) -> bool {
+    sig.config().is_some_and(|c| {
+        c.hashed_subpackets().any(|p| matches!(p.data, SubpacketData::KeyFlags(_)))
+    })
+}
+
+fn created(sig: &Signature) -> Option<i64> {
+    sig.created().map(|t| t.as_secs() as i64)
+}
+
+/// Whether the primary key (`sub == None`) or a subkey of `cert` may sign at time `t`.
+fn key_usable(
+    cert: &SignedPublicKey,
+    sub: Option<&SignedPublicSubKey>,
+    t: i64,
+) -> Result<(), String> {
+    let primary = &cert.primary_key;
+    let p_created = primary.created_at().as_secs() as i64;
+    if p_created > t {
+        return Err("primary key created after the signature".into());
+    }
+    for r in &cert.details.revocation_signatures {
+        if r.typ() == Some(SignatureType::KeyRevocation) && r.verify_key(primary).is_ok() {
+            return Err("primary key revoked".into());
+        }
+    }
+    // The newest valid self-signature made at or before t (user-ID certifications and
+    // direct-key signatures).
+    let mut selfsig: Option<&Signature> = None;
+    let uid_sigs = cert.details.users.iter().flat_map(|u| {
+        u.signatures.iter().map(move |s| {
+            let ok = s.is_certification()
+                && s.typ() != Some(SignatureType::CertRevocation)
+                && s.verify_certification(primary, Tag::UserId, &u.id).is_ok();
+            (s, ok)
+        })
+    });
+    let direct = cert
+        .details
+        .direct_signatures
+        .iter()
+        .map(|s| (s, s.typ() == Some(SignatureType::Key) && s.verify_key(primary).is_ok()));
+    for (s, ok) in uid_sigs.chain(direct) {
+        if ok
+            && let Some(c) = created(s)
+            && c <= t
+            && selfsig.is_none_or(|b| created(b) < Some(c))
+        {
+            selfsig = Some(s);
+        }
+    }
+    let Some(selfsig) = selfsig else {
+        return Err("primary key has no valid self-signature".into());
+    };
+    if let Some(d) = selfsig.key_expiration_time()
+        && d.as_secs() > 0
+        && p_created + d.as_secs() as i64 <= t
+    {
+        return Err("primary key expired".into());
+    }
+    let Some(sk) = sub else {
+        if has_key_flags(selfsig) && !selfsig.key_flags().sign() {
+            return Err("primary key is not signing-capable".into());
+        }
+        return Ok(());
+    };
+    let s_created = sk.key.created_at().as_secs() as i64;
+    if s_created > t {
+        return Err("subkey created after the signature".into());
+    }
+    for s in &sk.signatures {
+        if s.typ() == Some(SignatureType::SubkeyRevocation)
+            && s.verify_subkey_binding(primary, &sk.key).is_ok()
+        {
+            return Err("subkey revoked".into());
+        }
+    }
+    let mut binding: Option<&Signature> = None;
+    for s in &sk.signatures {
+        if s.typ() == Some(SignatureType::SubkeyBinding)
+            && s.verify_subkey_binding(primary, &sk.key).is_ok()
+            && let Some(c) = created(s)
+            && c <= t
+            && binding.is_none_or(|b| created(b) < Some(c))
+        {
+            binding = Some(s);
+        }
+    }
+    let Some(binding) = binding else {
+        return Err("subkey has no valid binding signature".into());
+    };
+    if !binding.key_flags().sign() {
+        return Err("subkey is not signing-capable".into());
+    }
+    match binding.embedded_signature() {
+        Some(back) if back.verify_primary_key_binding(&sk.key, primary).is_ok() => {}
+        Some(_) => return Err("subkey's back-signature does not verify".into()),
+        None => return Err("signing subkey lacks a back-signature".into()),
+    }
+    if let Some(d) = binding.key_expiration_time()
+        && d.as_secs() > 0
+        && s_created + d.as_secs() as i64 <= t
+    {
+        return Err("subkey expired".into());
+    }
+    Ok(())
+}
+
+fn hex_upper(b: &[u8]) -> String {
+    mbi_core::digest::to_hex(b).to_ascii_uppercase()
+}
