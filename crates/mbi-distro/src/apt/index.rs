@@ -25,7 +25,10 @@ use memchr::memchr;
 
 use crate::Error;
 use crate::apt::package::{BinaryPackage, IndexOrigin, MultiArch, Priority};
-use crate::apt::relation::{PackageName, parse_relation_list, parse_relations};
+use crate::apt::relation::{
+    Alternatives, ArchQualifier, PackageName, Relation, VersionOp, parse_relation_list,
+    parse_relations,
+};
 use crate::apt::version::DebVersion;
 
 /// Options for [`parse_packages`].
@@ -155,12 +158,20 @@ pub fn parse_packages(
                 })
                 .collect()
         });
-        let mut all =
-            Vec::with_capacity(parts.iter().map(|p| p.as_ref().map_or(0, Vec::len)).sum());
+        let total = parts.iter().map(|p| p.as_ref().map_or(0, Vec::len)).sum::<usize>();
+        let mut all: Option<Vec<BinaryPackage>> = None;
         let mut first_err = None;
         for p in parts {
             match p {
-                Ok(v) => all.extend(v),
+                // The first chunk's vector becomes the result: only the others are moved.
+                Ok(v) => match &mut all {
+                    None => {
+                        let mut v = v;
+                        v.reserve(total - v.len());
+                        all = Some(v);
+                    }
+                    Some(a) => a.extend(v),
+                },
                 Err(e) => {
                     first_err = Some(e);
                     break;
@@ -169,7 +180,7 @@ pub fn parse_packages(
         }
         match first_err {
             Some(e) => Err(e),
-            None => Ok(all),
+            None => Ok(all.unwrap_or_default()),
         }
     };
     result.map_err(|e| {
@@ -372,11 +383,17 @@ fn build(
     };
     let groups = |f: usize, field: &'static str| match get(f)? {
         None => Ok(Vec::new()),
-        Some(t) => parse_relations(field, t).map_err(|e| err(Some(f), e.to_string())),
+        Some(t) => match fast_relations(t) {
+            Some(g) => Ok(g),
+            None => parse_relations(field, t).map_err(|e| err(Some(f), e.to_string())),
+        },
     };
     let list = |f: usize, field: &'static str| match get(f)? {
         None => Ok(Vec::new()),
-        Some(t) => parse_relation_list(field, t).map_err(|e| err(Some(f), e.to_string())),
+        Some(t) => match fast_relation_list(t) {
+            Some(l) => Ok(l),
+            None => parse_relation_list(field, t).map_err(|e| err(Some(f), e.to_string())),
+        },
     };
     let pre_depends = groups(F_PREDEPENDS, "Pre-Depends")?;
     let depends = groups(F_DEPENDS, "Depends")?;
@@ -425,6 +442,111 @@ fn build(
         installed_size,
         origin: origin.clone(),
     })
+}
+
+/// The fast path for relation fields as Packages indexes write them: `name[:arch]
+/// [(op version)]` alternatives separated by `|` and `,`. Returns `None` for anything else
+/// (architecture restrictions, build profiles, odd syntax, errors); the caller then uses the
+/// general parser, so results and error messages are the general parser's.
+fn fast_relations(text: &str) -> Option<Vec<Alternatives>> {
+    let b = text.as_bytes();
+    let mut groups = Vec::with_capacity(memchr::memchr_iter(b',', b).count() + 1);
+    let mut i = 0;
+    let mut alts: Vec<Relation> = Vec::with_capacity(1);
+    loop {
+        let (rel, next) = fast_relation(b, text, i)?;
+        alts.push(rel);
+        match b.get(next) {
+            None => {
+                groups.push(Alternatives(alts));
+                return Some(groups);
+            }
+            Some(b',') => {
+                groups.push(Alternatives(std::mem::replace(&mut alts, Vec::with_capacity(1))));
+            }
+            Some(b'|') => {}
+            Some(_) => return None,
+        }
+        i = next + 1;
+    }
+}
+
+fn fast_relation_list(text: &str) -> Option<Vec<Relation>> {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(memchr::memchr_iter(b',', b).count() + 1);
+    let mut i = 0;
+    loop {
+        let (rel, next) = fast_relation(b, text, i)?;
+        out.push(rel);
+        match b.get(next) {
+            None => return Some(out),
+            Some(b',') => i = next + 1,
+            Some(_) => return None,
+        }
+    }
+}
+
+#[inline]
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+        i += 1;
+    }
+    i
+}
+
+/// Parses one alternative starting at `i`; returns it and the index of the separator after it
+/// (or `b.len()`).
+#[inline]
+fn fast_relation(b: &[u8], text: &str, i: usize) -> Option<(Relation, usize)> {
+    let mut i = skip_ws(b, i);
+    let start = i;
+    while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'+' | b'-' | b'.')) {
+        i += 1;
+    }
+    if i == start {
+        return None;
+    }
+    let name = PackageName::new(text.get(start..i)?).ok()?;
+    let mut arch_qualifier = None;
+    if b.get(i) == Some(&b':') {
+        let s = i + 1;
+        i = s;
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'-') {
+            i += 1;
+        }
+        arch_qualifier = Some(match text.get(s..i)? {
+            "" => return None,
+            "any" => ArchQualifier::Any,
+            "native" => ArchQualifier::Native,
+            a => ArchQualifier::Arch(a.into()),
+        });
+    }
+    i = skip_ws(b, i);
+    let mut version = None;
+    if b.get(i) == Some(&b'(') {
+        i = skip_ws(b, i + 1);
+        let (op, len) = match (b.get(i), b.get(i + 1)) {
+            (Some(b'<'), Some(b'<')) => (VersionOp::Lt, 2),
+            (Some(b'<'), Some(b'=')) => (VersionOp::Le, 2),
+            (Some(b'>'), Some(b'>')) => (VersionOp::Gt, 2),
+            (Some(b'>'), Some(b'=')) => (VersionOp::Ge, 2),
+            (Some(b'='), _) => (VersionOp::Eq, 1),
+            _ => return None,
+        };
+        i = skip_ws(b, i + len);
+        let vs = i;
+        while i < b.len() && !matches!(b[i], b')' | b' ' | b'\t' | b'\n' | b'\r') {
+            i += 1;
+        }
+        let v = DebVersion::parse(text.get(vs..i)?).ok()?;
+        i = skip_ws(b, i);
+        if b.get(i) != Some(&b')') {
+            return None;
+        }
+        version = Some((op, v));
+        i = skip_ws(b, i + 1);
+    }
+    Some((Relation { name, arch_qualifier, version, arch_restrictions: Vec::new() }, i))
 }
 
 fn parse_sha256(hex: &str) -> Option<Digest> {
@@ -511,6 +633,37 @@ mod tests {
                 parse_packages(bad.as_bytes(), &origin(), "i", &ParseOptions::default()).is_err()
             );
         }
+    }
+
+    #[test]
+    fn fast_relation_path_agrees_with_general_parser() {
+        for t in [
+            "a",
+            "libc6 (>= 2.34), libssl3 (>= 3.0.0)",
+            "debconf (>= 0.5) | debconf-2.0, perl:any, libfoo:amd64 (<< 1:2~rc1-1)",
+            " a ,\n b|c ( = 1.0-1 ) ",
+            "python3:native (>= 3.11~), x (<= 2), y (>> 0)",
+            "a,",
+            "a (<1.0)",
+            "a [amd64]",
+            "a <!nocheck>",
+            "a (>= 1 0)",
+            "",
+            "Foo_bar",
+            "a:",
+            "a | | b",
+        ] {
+            let general = parse_relations("Depends", t).ok();
+            if let Some(fast) = fast_relations(t) {
+                assert_eq!(Some(fast), general, "{t:?}");
+            }
+            let general = parse_relation_list("Provides", t).ok();
+            if let Some(fast) = fast_relation_list(t) {
+                assert_eq!(Some(fast), general, "{t:?}");
+            }
+        }
+        assert!(fast_relations("a (<1.0)").is_none());
+        assert!(fast_relations("a, b (= 1)").is_some());
     }
 
     #[test]

@@ -1,4 +1,23 @@
 //! Debian and Ubuntu: apt repositories, dpkg versions and relations.
+//!
+//! The metadata and download half, in pipeline order:
+//!
+//! 1. [`sources`]: deb822 `.sources` and one-line `sources.list` into [`sources::SourceEntry`]
+//!    values ([`sources::load_host_sources`] reads a host's files below a root you pass).
+//! 2. [`signature`]: keyrings and `InRelease` / `Release.gpg` verification with apt's key
+//!    policy (validity at signing time, expiry, revocation, subkey binding, no SHA-1).
+//! 3. [`release`]: the verified `Release` text, its dates and index hashes.
+//! 4. [`index`]: the fast `Packages` parser into [`BinaryPackage`] records
+//!    ([`control`] is the general deb822 parser for small documents).
+//! 5. [`fetch`]: [`fetch::Apt::refresh`] fetches, verifies, caches ([`cache`]) and parses
+//!    every configured index into a [`fetch::RepositorySnapshot`] with per-index provenance;
+//!    [`fetch::Apt::fetch_packages`] downloads `.deb`s into the content-addressed cache,
+//!    verified against the signed index, resuming interrupted downloads ([`http`]).
+//!
+//! Trust: the `InRelease` signature covers the `Release` text, which covers each index's
+//! SHA256, which covers each package's SHA256. Each link is checked before anything is stored
+//! under a final name; unsigned repositories need both `Trusted: yes` on the source and
+//! [`fetch::RefreshOptions::allow_insecure`].
 
 pub mod ar;
 pub mod deb;
@@ -14,7 +33,10 @@ pub use package::{BinaryPackage, IndexOrigin, MultiArch, Priority};
 pub use relation::{Alternatives, ArchQualifier, PackageName, Relation, VersionOp};
 pub use version::DebVersion;
 
+pub mod cache;
 pub mod control;
+pub mod fetch;
+pub mod http;
 pub mod index;
 pub mod release;
 pub mod signature;

@@ -1,0 +1,129 @@
+//! Parsing a full `Packages` index (Debian bookworm main amd64: ~63,000 stanzas, ~50 MB) into
+//! records with parsed relations, against python3-apt's `TagFile` + `parse_depends` over the
+//! same fields (benches/apt_python_parse.py) and `grep -c '^Package:'` (the floor), in the same
+//! run. Prints the ratios at the end.
+//!
+//! Input: `$MBI_APT_PACKAGES` (an uncompressed Packages file), else the largest index in the
+//! cache the live test fills (`$MBI_APT_LIVE_CACHE`, default `<tmp>/mbi-apt-live-cache`).
+//! Without either it prints SKIP and exits.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use mbi_distro::apt::IndexOrigin;
+use mbi_distro::apt::index::{ParseOptions, parse_packages};
+
+const PYTHON: &str = "/usr/bin/python3";
+
+fn find_input() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("MBI_APT_PACKAGES") {
+        return Some(PathBuf::from(p));
+    }
+    let cache = std::env::var_os("MBI_APT_LIVE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("mbi-apt-live-cache"));
+    let dir = cache.join("apt/indexes");
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| Some((e.metadata().ok()?.len(), e.path())))
+        .max()
+        .map(|(_, p)| p)
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/apt_python_parse.py")
+}
+
+/// Runs the python reference `iters` times in one process; returns its own timing.
+fn python(path: &Path, iters: u64) -> Option<Duration> {
+    let out = Command::new(PYTHON).arg(script()).arg(path).arg(iters.to_string()).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let s = String::from_utf8_lossy(&out.stdout);
+    let secs: f64 = s.split_whitespace().nth(1)?.parse().ok()?;
+    Some(Duration::from_secs_f64(secs))
+}
+
+fn grep(path: &Path) -> Duration {
+    let t = Instant::now();
+    let _ = Command::new("grep").arg("-c").arg("^Package:").arg(path).output();
+    t.elapsed()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let Some(path) = find_input() else {
+        eprintln!(
+            "SKIP apt bench: no Packages file (set MBI_APT_PACKAGES, or run the live test \
+             `cargo test -p mbi-distro --test apt_live` to fill the cache)"
+        );
+        return;
+    };
+    let data = std::fs::read(&path).expect("read Packages");
+    let origin = Arc::new(IndexOrigin {
+        uri: "http://mirror.invalid/debian/".into(),
+        suite: "bookworm".into(),
+        component: "main".into(),
+    });
+    let ctx = path.display().to_string();
+    let parse = |threads: usize| {
+        parse_packages(&data, &origin, &ctx, &ParseOptions { threads }).expect("parse").len()
+    };
+    let n = parse(0);
+    eprintln!("input: {} ({} bytes, {n} stanzas)", path.display(), data.len());
+    let has_python = python(&path, 1).is_some();
+
+    let mut c = Criterion::default().configure_from_args().sample_size(10);
+    {
+        let mut g = c.benchmark_group("apt_packages_parse");
+        g.measurement_time(Duration::from_secs(5));
+        g.bench_function("mbi", |b| b.iter(|| parse(0)));
+        g.bench_function("mbi_1_thread", |b| b.iter(|| parse(1)));
+        if has_python {
+            g.bench_function("python3_apt_tagfile_parse_depends", |b| {
+                b.iter_custom(|iters| python(&path, iters).unwrap_or_default())
+            });
+        } else {
+            eprintln!("python3-apt not usable at {PYTHON}: reference skipped");
+        }
+        g.bench_function("grep_c_package", |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| grep(&path)).sum())
+        });
+        g.finish();
+    }
+    c.final_summary();
+
+    // Ratios from interleaved runs, so both sides see the same machine load.
+    let (mut ours, mut ours1, mut py, mut gr) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..5 {
+        let t = Instant::now();
+        parse(0);
+        ours.push(t.elapsed());
+        let t = Instant::now();
+        parse(1);
+        ours1.push(t.elapsed());
+        if let Some(d) = python(&path, 1) {
+            py.push(d);
+        }
+        gr.push(grep(&path));
+    }
+    let (ours, ours1, gr) = (median(ours), median(ours1), median(gr));
+    eprintln!("mbi parse: {ours:?} (1 thread: {ours1:?}); grep -c: {gr:?}");
+    if !py.is_empty() {
+        let py = median(py);
+        eprintln!(
+            "python3-apt TagFile+parse_depends: {py:?}; ratio python/mbi = {:.1}x (1 thread: {:.1}x)",
+            py.as_secs_f64() / ours.as_secs_f64(),
+            py.as_secs_f64() / ours1.as_secs_f64()
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! The on-disk cache shared by builds:
+//!
+//! ```text
+//! <root>/apt/lists/<dist-key>/InRelease | Release | Release.gpg | validators.json
+//! <root>/apt/indexes/<sha256-of-uncompressed-Packages>      verified, decompressed
+//! <root>/apt/indexes/z-<sha256-of-downloaded-file>          (when Release lists no plain hash)
+//! <root>/debs/sha256/<hex>                                   verified .deb files
+//! <root>/debs/partial/<hex>                                  interrupted downloads (resumed)
+//! ```
+//!
+//! Everything is written to a temporary name and renamed into place after verification, so
+//! a reader never sees a partial or unverified file under a final name.
+
+use std::path::{Path, PathBuf};
+
+use mbi_core::Digest;
+
+use crate::Error;
+
+/// The cache directory.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+/// Validators remembered for a conditional re-check of signed metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Validators {
+    /// Which file the validators belong to (`InRelease` or `Release`).
+    pub file: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+impl Cache {
+    /// A cache rooted at `root` (created if missing).
+    pub fn new(root: impl Into<PathBuf>) -> Result<Cache, Error> {
+        let root = root.into();
+        for d in ["apt/lists", "apt/indexes", "debs/sha256", "debs/partial"] {
+            let p = root.join(d);
+            std::fs::create_dir_all(&p).map_err(|e| Error::io("create cache directory", &p, e))?;
+        }
+        Ok(Cache { root })
+    }
+
+    /// The cache root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Directory for one distribution's signed metadata.
+    pub fn lists_dir(&self, dist_url: &str) -> PathBuf {
+        let mut key = String::with_capacity(dist_url.len());
+        let rest = dist_url.split_once("://").map_or(dist_url, |(_, r)| r);
+        for c in rest.chars() {
+            key.push(if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+') {
+                c
+            } else {
+                '_'
+            });
+        }
+        // The sanitised name can collide ("a/b" vs "a_b"): add a short hash of the exact URL.
+        let h = Digest::sha256(dist_url.as_bytes());
+        let key = format!("{}-{}", key.trim_matches('_'), &h.hex()[..12]);
+        self.root.join("apt/lists").join(key)
+    }
+
+    /// Path of a decompressed, verified index.
+    pub fn index_path(&self, key: &str) -> PathBuf {
+        self.root.join("apt/indexes").join(key)
+    }
+
+    /// Path of a verified `.deb` with this SHA-256.
+    pub fn deb_path(&self, sha256: &Digest) -> PathBuf {
+        self.root.join("debs/sha256").join(sha256.hex())
+    }
+
+    /// Path of an interrupted download of the `.deb` with this SHA-256.
+    pub fn partial_path(&self, sha256: &Digest) -> PathBuf {
+        self.root.join("debs/partial").join(sha256.hex())
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create temp file in", dir, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
+    tmp.as_file().sync_data().map_err(|e| Error::io("sync", tmp.path().to_path_buf(), e))?;
+    tmp.persist(path).map_err(|e| Error::io("rename into", path, e.error))?;
+    Ok(())
+}
+
+pub(crate) fn read_validators(dir: &Path) -> Option<Validators> {
+    let b = std::fs::read(dir.join("validators.json")).ok()?;
+    serde_json::from_slice(&b).ok()
+}
+
+pub(crate) fn write_validators(dir: &Path, v: &Validators) -> Result<(), Error> {
+    let b = serde_json::to_vec(v)
+        .map_err(|e| Error::Config(format!("serialising cache validators: {e}")))?;
+    write_atomic(&dir.join("validators.json"), &b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_and_atomic_write() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Cache::new(d.path()).unwrap();
+        let a = c.lists_dir("http://m.example/debian/dists/stable/");
+        let b = c.lists_dir("http://m.example/debian/dists/stable_/");
+        assert_ne!(a, b);
+        assert!(
+            a.file_name().unwrap().to_str().unwrap().starts_with("m.example_debian_dists_stable-")
+        );
+        let p = c.index_path("x");
+        write_atomic(&p, b"hello").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"hello");
+        let names: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temp files left behind");
+    }
+}

@@ -1,0 +1,1022 @@
+//! Refreshing repositories into a [`RepositorySnapshot`] and downloading packages into the
+//! shared, verified cache.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), mbi_distro::Error> {
+//! use mbi_distro::apt::fetch::{Apt, CheckTime, FetchOptions, RefreshOptions};
+//! use mbi_distro::apt::sources::load_host_sources;
+//! let sources = load_host_sources(std::path::Path::new("/"))?;
+//! let apt = Apt::new("/var/cache/mbi")?;
+//! let now = 1_750_000_000; // the caller's clock: the library never reads it
+//! let snapshot = apt
+//!     .refresh(&sources, &RefreshOptions::new(&["amd64"], CheckTime::At(now)))
+//!     .await?;
+//! let hello: Vec<_> =
+//!     snapshot.packages.iter().filter(|p| p.name.as_str() == "hello").cloned().collect();
+//! let paths = apt.fetch_packages(&hello, &FetchOptions::default(), &|_event| {}).await?;
+//! # let _ = paths; Ok(()) }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use futures_util::StreamExt;
+use mbi_core::{Digest, Sha256Hasher};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use crate::Error;
+use crate::apt::cache::{Cache, Validators, read_validators, write_atomic, write_validators};
+use crate::apt::http::{Attempt, HttpClient, Small};
+use crate::apt::index::{ParseOptions, parse_packages};
+use crate::apt::package::{BinaryPackage, IndexOrigin};
+use crate::apt::release::{Release, ReleaseFile};
+use crate::apt::signature::{
+    Keyring, Signer, VerifyPolicy, clearsigned_text_unverified, verify_clearsigned, verify_detached,
+};
+use crate::apt::sources::{SignedBy, SourceEntry};
+
+/// The time Release `Date` / `Valid-Until` and key validity are checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckTime {
+    /// Check against this Unix time (the CLI passes the current time; a lock rebuild may pass
+    /// the lock's date).
+    At(i64),
+    /// Skip every time check (expired `Valid-Until`, future `Date`, keys expired since).
+    /// Signatures are still verified, and keys must still have been valid when they signed.
+    SkipTimeChecks,
+}
+
+impl CheckTime {
+    fn at(self) -> Option<i64> {
+        match self {
+            CheckTime::At(t) => Some(t),
+            CheckTime::SkipTimeChecks => None,
+        }
+    }
+}
+
+/// What [`Apt::refresh`] fetches and how strictly it checks.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RefreshOptions {
+    /// Architectures to index (e.g. `amd64`, `arm64`); packages of architecture `all` come
+    /// with them. A source's own `Architectures` narrows this list.
+    pub architectures: Vec<String>,
+    /// Time checks.
+    pub time: CheckTime,
+    /// Keys for sources without `Signed-By` (apt's trusted.gpg.d, if the caller wants it).
+    pub default_keyring: Option<Keyring>,
+    /// DANGEROUS: accept repositories that are unsigned or have no keyring, but only those whose
+    /// entry also says `Trusted: yes` / `trusted=yes`. A bad signature is refused regardless.
+    pub allow_insecure: bool,
+    /// Accept data signatures made with SHA-1 (and worse). Off by default.
+    pub allow_weak_hashes: bool,
+    /// Use only the cache: no network at all.
+    pub offline: bool,
+    /// Index parser options.
+    pub parse: ParseOptions,
+}
+
+impl RefreshOptions {
+    /// Strict defaults for these architectures and time.
+    pub fn new(architectures: &[&str], time: CheckTime) -> RefreshOptions {
+        RefreshOptions {
+            architectures: architectures.iter().map(|a| (*a).to_owned()).collect(),
+            time,
+            default_keyring: None,
+            allow_insecure: false,
+            allow_weak_hashes: false,
+            offline: false,
+            parse: ParseOptions::default(),
+        }
+    }
+}
+
+/// Where one index's packages came from and why they are trusted: what a lockfile records.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IndexProvenance {
+    /// Repository base URI.
+    pub uri: String,
+    /// Suite as configured.
+    pub suite: String,
+    /// Component (empty for flat repositories).
+    pub component: String,
+    /// Architecture of the index (`amd64`, `all`, …; `flat` for flat repositories).
+    pub architecture: String,
+    /// `InRelease` or `Release`.
+    pub release_file: String,
+    /// SHA-256 of the signed metadata file exactly as fetched.
+    pub release_sha256: Digest,
+    /// The signer, or `None` for an insecure (explicitly trusted) repository.
+    pub signer: Option<Signer>,
+    /// Release `Date` (Unix seconds).
+    pub date: Option<i64>,
+    /// Release `Valid-Until` (Unix seconds).
+    pub valid_until: Option<i64>,
+    /// Index path relative to the Release file (`main/binary-amd64/Packages`).
+    pub index_path: String,
+    /// SHA-256 of the uncompressed index when the Release lists it, else of the file fetched.
+    pub index_sha256: Digest,
+    /// Number of packages in the index.
+    pub packages: usize,
+}
+
+/// Every package of every configured index, in configuration order, with provenance.
+#[derive(Debug, Clone, Default)]
+pub struct RepositorySnapshot {
+    /// All packages (duplicates across suites kept: the resolver picks).
+    pub packages: Vec<BinaryPackage>,
+    /// One entry per index read.
+    pub indexes: Vec<IndexProvenance>,
+}
+
+impl RepositorySnapshot {
+    /// The newest Release `Date` of all indexes (a reproducible default image creation time).
+    pub fn newest_date(&self) -> Option<i64> {
+        self.indexes.iter().filter_map(|i| i.date).max()
+    }
+}
+
+/// Download options for [`Apt::fetch_packages`].
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Concurrent downloads.
+    pub concurrency: usize,
+    /// Use only the cache; a missing package is an error naming it.
+    pub offline: bool,
+    /// Re-hash cached files before returning them (cheap insurance against a damaged cache).
+    pub verify_cached: bool,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions { concurrency: 4, offline: false, verify_cached: true }
+    }
+}
+
+/// Progress of [`Apt::fetch_packages`], for progress bars.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FetchEvent {
+    /// Found in the cache; no download.
+    Cached {
+        /// `name_version_arch`
+        package: String,
+        /// Bytes.
+        size: u64,
+    },
+    /// A download starts (or resumes at `from`).
+    Started {
+        /// `name_version_arch`
+        package: String,
+        /// Total bytes.
+        size: u64,
+        /// Bytes already present from an interrupted download.
+        from: u64,
+    },
+    /// Bytes received so far.
+    Progress {
+        /// `name_version_arch`
+        package: String,
+        /// Bytes present.
+        done: u64,
+        /// Total bytes.
+        size: u64,
+    },
+    /// A transient failure; the download will be retried (resuming).
+    Retrying {
+        /// `name_version_arch`
+        package: String,
+        /// What failed.
+        reason: String,
+    },
+    /// Downloaded and verified.
+    Finished {
+        /// `name_version_arch`
+        package: String,
+        /// Bytes.
+        size: u64,
+    },
+}
+
+/// An apt client: HTTP plus the verified cache.
+#[derive(Debug, Clone)]
+pub struct Apt {
+    http: HttpClient,
+    cache: Cache,
+}
+
+struct DistMeta {
+    release: Release,
+    release_file: &'static str,
+    release_sha256: Digest,
+    signer: Option<Signer>,
+    context: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Comp {
+    Zstd,
+    Xz,
+    Gzip,
+    Plain,
+}
+
+impl Comp {
+    fn ext(self) -> &'static str {
+        match self {
+            Comp::Zstd => ".zst",
+            Comp::Xz => ".xz",
+            Comp::Gzip => ".gz",
+            Comp::Plain => "",
+        }
+    }
+}
+
+const MAX_RELEASE: u64 = 64 << 20;
+
+impl Apt {
+    /// A client with the default HTTP settings and a cache at `cache_dir`.
+    pub fn new(cache_dir: impl Into<PathBuf>) -> Result<Apt, Error> {
+        Ok(Apt { http: HttpClient::new()?, cache: Cache::new(cache_dir)? })
+    }
+
+    /// A client with a custom HTTP client and cache.
+    pub fn with_parts(http: HttpClient, cache: Cache) -> Apt {
+        Apt { http, cache }
+    }
+
+    /// The cache.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// Fetches (or re-checks with conditional requests) and verifies every source's signed
+    /// metadata, then loads each component × architecture index from the cache or the network,
+    /// verified against the Release's SHA256, and parses it.
+    pub async fn refresh(
+        &self,
+        sources: &[SourceEntry],
+        opts: &RefreshOptions,
+    ) -> Result<RepositorySnapshot, Error> {
+        if opts.architectures.is_empty() {
+            return Err(Error::Config("no architectures requested".into()));
+        }
+        let dists =
+            futures_util::future::join_all(sources.iter().map(|e| self.refresh_dist(e, opts)))
+                .await;
+        let mut snap = RepositorySnapshot::default();
+        for d in dists {
+            for (pkgs, prov) in d? {
+                snap.packages.extend(pkgs);
+                snap.indexes.push(prov);
+            }
+        }
+        Ok(snap)
+    }
+
+    async fn refresh_dist(
+        &self,
+        e: &SourceEntry,
+        opts: &RefreshOptions,
+    ) -> Result<Vec<(Vec<BinaryPackage>, IndexProvenance)>, Error> {
+        let meta = self.load_dist(e, opts).await?;
+        let archs: Vec<String> = if e.architectures.is_empty() {
+            opts.architectures.clone()
+        } else {
+            opts.architectures.iter().filter(|a| e.architectures.contains(a)).cloned().collect()
+        };
+        // (component, architecture, path of the uncompressed index)
+        let mut wanted: Vec<(String, String, String)> = Vec::new();
+        if e.is_flat() {
+            wanted.push((String::new(), "flat".into(), "Packages".into()));
+        } else {
+            let r = &meta.release;
+            let arch_list = archs.clone();
+            for c in &e.components {
+                // debian-security lists `updates/main` but serves `main/…`, as apt accepts.
+                let listed =
+                    r.components.iter().any(|rc| rc == c || rc.ends_with(&format!("/{c}")));
+                if !r.components.is_empty() && !listed {
+                    return Err(Error::Release {
+                        context: meta.context.clone(),
+                        reason: format!(
+                            "component {c:?} is not in Components ({})",
+                            r.components.join(" ")
+                        ),
+                    });
+                }
+                for a in &arch_list {
+                    if a != "all" && !r.architectures.is_empty() && !r.architectures.contains(a) {
+                        continue; // the repository does not carry this architecture
+                    }
+                    wanted.push((c.clone(), a.clone(), format!("{c}/binary-{a}/Packages")));
+                }
+            }
+        }
+        let load = |(comp, arch, path): (String, String, String)| {
+            let meta = &meta;
+            let archs = &archs;
+            async move {
+                let (bytes, index_sha256) = self.load_index(e, meta, &path, opts).await?;
+                let origin = Arc::new(IndexOrigin {
+                    uri: e.uri.clone(),
+                    suite: e.suite.clone(),
+                    component: comp.clone(),
+                });
+                let context = format!("{}{}", e.dist_url(), path);
+                let parse = opts.parse.clone();
+                let mut pkgs = tokio::task::spawn_blocking(move || {
+                    parse_packages(&bytes, &origin, &context, &parse)
+                })
+                .await
+                .map_err(|e| Error::Config(format!("parser task failed: {e}")))??;
+                if e.is_flat() {
+                    pkgs.retain(|p| {
+                        &*p.architecture == "all" || archs.iter().any(|a| **a == *p.architecture)
+                    });
+                }
+                let prov = IndexProvenance {
+                    uri: e.uri.clone(),
+                    suite: e.suite.clone(),
+                    component: comp,
+                    architecture: arch,
+                    release_file: meta.release_file.into(),
+                    release_sha256: meta.release_sha256.clone(),
+                    signer: meta.signer.clone(),
+                    date: meta.release.date,
+                    valid_until: meta.release.valid_until,
+                    index_path: path,
+                    index_sha256,
+                    packages: pkgs.len(),
+                };
+                Ok::<_, Error>((pkgs, prov))
+            }
+        };
+        let mut out: Vec<(Vec<BinaryPackage>, IndexProvenance)> =
+            futures_util::future::join_all(wanted.into_iter().map(load))
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()?;
+        // `No-Support-for-Architecture-all: Packages`: `all` packages live in binary-all. Debian
+        // still repeats them in every architecture's index (then binary-all only duplicates
+        // them); fetch binary-all only for components whose indexes carry no `all` package.
+        let r = &meta.release;
+        if !e.is_flat() && r.no_support_for_architecture_all {
+            let mut extra = Vec::new();
+            for c in &e.components {
+                let path = format!("{c}/binary-all/Packages");
+                let listed = [".xz", ".gz", ".zst", ""]
+                    .iter()
+                    .any(|x| r.file(&format!("{path}{x}")).is_some());
+                let has_all = out
+                    .iter()
+                    .filter(|(_, p)| &p.component == c)
+                    .any(|(pk, _)| pk.iter().any(|p| &*p.architecture == "all"));
+                if listed && !has_all {
+                    extra.push((c.clone(), "all".to_owned(), path));
+                }
+            }
+            for x in futures_util::future::join_all(extra.into_iter().map(load)).await {
+                out.push(x?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn keyring_for(
+        &self,
+        e: &SourceEntry,
+        opts: &RefreshOptions,
+    ) -> Result<Option<Keyring>, Error> {
+        match &e.signed_by {
+            Some(SignedBy::Keyrings(paths)) => {
+                let mut k = Keyring::new();
+                for p in paths {
+                    k.extend(Keyring::load(p)?);
+                }
+                Ok(Some(k))
+            }
+            Some(SignedBy::Inline(armour)) => Ok(Some(Keyring::from_bytes(
+                armour.as_bytes(),
+                &format!("inline Signed-By key of {}", e.defined_at),
+            )?)),
+            None => Ok(opts.default_keyring.clone()),
+        }
+    }
+
+    async fn load_dist(&self, e: &SourceEntry, opts: &RefreshOptions) -> Result<DistMeta, Error> {
+        let dist_url = e.dist_url();
+        let dir = self.cache.lists_dir(&dist_url);
+        let keyring = self.keyring_for(e, opts)?;
+        let insecure_ok = e.trusted && opts.allow_insecure;
+        if keyring.is_none() && !insecure_ok {
+            return Err(Error::Signature {
+                context: dist_url,
+                reason: format!(
+                    "no keyring for the source defined at {} (add Signed-By)",
+                    e.defined_at
+                ),
+            });
+        }
+        let policy =
+            VerifyPolicy { allow_weak_hashes: opts.allow_weak_hashes, now: opts.time.at() };
+        let inrelease_url = format!("{dist_url}InRelease");
+        let cached_in = dir.join("InRelease");
+        // Returns the signed metadata bytes and which file they are.
+        let (file, bytes, detached): (&'static str, Vec<u8>, Option<Vec<u8>>) = if opts.offline {
+            if let Ok(b) = std::fs::read(&cached_in) {
+                ("InRelease", b, None)
+            } else if let Ok(b) = std::fs::read(dir.join("Release")) {
+                ("Release", b, std::fs::read(dir.join("Release.gpg")).ok())
+            } else {
+                return Err(Error::NotCached {
+                    what: format!("signed metadata of {dist_url}"),
+                    path: dir,
+                });
+            }
+        } else {
+            let v = read_validators(&dir).filter(|v| v.file == "InRelease" && cached_in.is_file());
+            let (etag, lm) = match &v {
+                Some(v) => (v.etag.as_deref(), v.last_modified.as_deref()),
+                None => (None, None),
+            };
+            match self.http.get_small(&inrelease_url, etag, lm, MAX_RELEASE).await? {
+                Small::NotModified => {
+                    let b = std::fs::read(&cached_in)
+                        .map_err(|err| Error::io("read", &cached_in, err))?;
+                    ("InRelease", b, None)
+                }
+                Small::Body { bytes, etag, last_modified } => {
+                    // Verify before caching (below); remember validators only after.
+                    let m = self.verify_meta(
+                        e,
+                        "InRelease",
+                        &bytes,
+                        None,
+                        keyring.as_ref(),
+                        &policy,
+                        insecure_ok,
+                        &inrelease_url,
+                    )?;
+                    write_atomic(&cached_in, &bytes)?;
+                    write_validators(
+                        &dir,
+                        &Validators { file: "InRelease".into(), etag, last_modified },
+                    )?;
+                    for stale in ["Release", "Release.gpg"] {
+                        let _ = std::fs::remove_file(dir.join(stale));
+                    }
+                    return self.finish_meta(e, m, opts);
+                }
+                Small::NotFound => {
+                    let rel_url = format!("{dist_url}Release");
+                    let rel = match self.http.get_small(&rel_url, None, None, MAX_RELEASE).await? {
+                        Small::Body { bytes, .. } => bytes,
+                        _ => {
+                            return Err(Error::Release {
+                                context: dist_url,
+                                reason: "neither InRelease nor Release exists".into(),
+                            });
+                        }
+                    };
+                    let gpg_url = format!("{dist_url}Release.gpg");
+                    let sig = match self.http.get_small(&gpg_url, None, None, MAX_RELEASE).await? {
+                        Small::Body { bytes, .. } => Some(bytes),
+                        _ => None,
+                    };
+                    let m = self.verify_meta(
+                        e,
+                        "Release",
+                        &rel,
+                        sig.as_deref(),
+                        keyring.as_ref(),
+                        &policy,
+                        insecure_ok,
+                        &rel_url,
+                    )?;
+                    write_atomic(&dir.join("Release"), &rel)?;
+                    match &sig {
+                        Some(s) => write_atomic(&dir.join("Release.gpg"), s)?,
+                        None => {
+                            let _ = std::fs::remove_file(dir.join("Release.gpg"));
+                        }
+                    }
+                    let _ = std::fs::remove_file(&cached_in);
+                    write_validators(
+                        &dir,
+                        &Validators { file: "Release".into(), etag: None, last_modified: None },
+                    )?;
+                    return self.finish_meta(e, m, opts);
+                }
+            }
+        };
+        let ctx = format!("{dist_url}{file}");
+        let m = self.verify_meta(
+            e,
+            file,
+            &bytes,
+            detached.as_deref(),
+            keyring.as_ref(),
+            &policy,
+            insecure_ok,
+            &ctx,
+        )?;
+        self.finish_meta(e, m, opts)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn verify_meta(
+        &self,
+        e: &SourceEntry,
+        file: &'static str,
+        bytes: &[u8],
+        detached: Option<&[u8]>,
+        keyring: Option<&Keyring>,
+        policy: &VerifyPolicy,
+        insecure_ok: bool,
+        context: &str,
+    ) -> Result<DistMeta, Error> {
+        let (text, signer) = match (file, keyring, detached) {
+            ("InRelease", Some(k), _) => {
+                let (t, s) = verify_clearsigned(bytes, k, policy, context)?;
+                (t, Some(s))
+            }
+            ("InRelease", None, _) => (clearsigned_text_unverified(bytes)?, None),
+            (_, Some(k), Some(sig)) => {
+                let s = verify_detached(bytes, sig, k, policy, context)?;
+                (utf8(bytes, context)?, Some(s))
+            }
+            (_, _, _) if insecure_ok => (utf8(bytes, context)?, None),
+            (_, _, _) => {
+                return Err(Error::Signature {
+                    context: context.into(),
+                    reason: format!(
+                        "repository is unsigned (no InRelease, no Release.gpg); refusing it \
+                         unless the source defined at {} says Trusted: yes AND allow_insecure is set",
+                        e.defined_at
+                    ),
+                });
+            }
+        };
+        let release = Release::parse(&text, context)?;
+        Ok(DistMeta {
+            release,
+            release_file: file,
+            release_sha256: Digest::sha256(bytes),
+            signer,
+            context: context.into(),
+        })
+    }
+
+    fn finish_meta(
+        &self,
+        e: &SourceEntry,
+        m: DistMeta,
+        opts: &RefreshOptions,
+    ) -> Result<DistMeta, Error> {
+        if let Some(now) = opts.time.at() {
+            m.release.check_time(now, &m.context)?;
+        }
+        if !e.is_flat() {
+            let r = &m.release;
+            let names = [r.suite.as_deref(), r.codename.as_deref()];
+            if (r.suite.is_some() || r.codename.is_some())
+                && !names.contains(&Some(e.suite.as_str()))
+            {
+                return Err(Error::Release {
+                    context: m.context.clone(),
+                    reason: format!(
+                        "is for suite {:?} / codename {:?}, not the configured {:?} (replayed metadata?)",
+                        r.suite.as_deref().unwrap_or(""),
+                        r.codename.as_deref().unwrap_or(""),
+                        e.suite
+                    ),
+                });
+            }
+        }
+        Ok(m)
+    }
+
+    /// Returns the verified, decompressed index bytes and the digest that names them.
+    async fn load_index(
+        &self,
+        e: &SourceEntry,
+        meta: &DistMeta,
+        path: &str,
+        opts: &RefreshOptions,
+    ) -> Result<(Vec<u8>, Digest), Error> {
+        let r = &meta.release;
+        let plain = r.file(path);
+        let candidates: Vec<(Comp, &ReleaseFile)> = [Comp::Zstd, Comp::Xz, Comp::Gzip, Comp::Plain]
+            .into_iter()
+            .filter_map(|c| r.file(&format!("{path}{}", c.ext())).map(|f| (c, f)))
+            .collect();
+        if candidates.is_empty() {
+            return Err(Error::Release {
+                context: meta.context.clone(),
+                reason: format!("lists no {path} index (in any compression)"),
+            });
+        }
+        let key_of = |c: &ReleaseFile| -> String {
+            match plain {
+                Some(p) => p.sha256.hex().to_owned(),
+                None => format!("z-{}", c.sha256.hex()),
+            }
+        };
+        // Warm cache: verified decompressed copy.
+        for (_, f) in &candidates {
+            let cp = self.cache.index_path(&key_of(f));
+            if let Ok(bytes) = tokio::fs::read(&cp).await {
+                match plain {
+                    Some(p) => {
+                        let (b, d) = tokio::task::spawn_blocking(move || {
+                            let d = Digest::sha256(&bytes);
+                            (bytes, d)
+                        })
+                        .await
+                        .map_err(|e| Error::Config(format!("hash task failed: {e}")))?;
+                        if d == p.sha256 && b.len() as u64 == p.size {
+                            return Ok((b, d));
+                        }
+                    }
+                    None => return Ok((bytes, f.sha256.clone())),
+                }
+                // A damaged cache entry is dropped and fetched again.
+                let _ = std::fs::remove_file(&cp);
+            }
+        }
+        if opts.offline {
+            return Err(Error::NotCached {
+                what: format!("index {}{path}", e.dist_url()),
+                path: self.cache.index_path(&key_of(candidates[0].1)),
+            });
+        }
+        let dir_url = match path.rfind('/') {
+            Some(i) => format!("{}{}", e.dist_url(), &path[..=i]),
+            None => e.dist_url(),
+        };
+        let file_name = path.rsplit('/').next().unwrap_or(path);
+        let mut last_err = None;
+        for (comp, f) in &candidates {
+            let canonical = format!("{dir_url}{file_name}{}", comp.ext());
+            let mut urls = Vec::new();
+            if r.acquire_by_hash {
+                urls.push(format!("{dir_url}by-hash/SHA256/{}", f.sha256.hex()));
+            }
+            urls.push(canonical);
+            for url in urls {
+                let dest = self.cache.index_path(&key_of(f));
+                let res = self
+                    .http
+                    .with_retries(|| self.download_index(&url, *comp, f, plain, &dest))
+                    .await;
+                match res {
+                    Ok(true) => {
+                        let bytes = tokio::fs::read(&dest)
+                            .await
+                            .map_err(|err| Error::io("read", &dest, err))?;
+                        let d = plain.map_or_else(|| f.sha256.clone(), |p| p.sha256.clone());
+                        return Ok((bytes, d));
+                    }
+                    Ok(false) => continue, // 404: try the next location / compression
+                    Err(err @ Error::Integrity { .. }) => return Err(err),
+                    Err(err) => last_err = Some(err),
+                }
+            }
+        }
+        Err(last_err.unwrap_or_else(|| Error::Http {
+            url: format!("{dir_url}{file_name}"),
+            reason: "no listed compression of this index could be downloaded (404)".into(),
+        }))
+    }
+
+    /// Streams one index: hashes the compressed bytes, decompresses, hashes the output, writes
+    /// it to a temp file and renames it to `dest` only if both digests and sizes match.
+    /// `Ok(false)` means 404.
+    async fn download_index(
+        &self,
+        url: &str,
+        comp: Comp,
+        file: &ReleaseFile,
+        plain: Option<&ReleaseFile>,
+        dest: &Path,
+    ) -> Result<bool, Attempt> {
+        let perm = |error: Error| Attempt { error, transient: false };
+        let Some((_, stream)) = self.http.get_stream(url, 0).await? else {
+            return Ok(false);
+        };
+        let hasher = Arc::new(Mutex::new(Sha256Hasher::new()));
+        let h2 = hasher.clone();
+        let limit = file.size;
+        let stream = stream.map(move |r| {
+            let b = r.map_err(|e| std::io::Error::other(e.to_string()))?;
+            let mut h = h2.lock().unwrap_or_else(|e| e.into_inner());
+            h.update(&b);
+            if h.len() > limit {
+                return Err(std::io::Error::other("more bytes than the Release lists"));
+            }
+            Ok::<_, std::io::Error>(b)
+        });
+        let reader = tokio_util::io::StreamReader::new(stream);
+        let buf = tokio::io::BufReader::with_capacity(256 << 10, reader);
+        let mut dec: Pin<Box<dyn AsyncRead + Send>> = match comp {
+            Comp::Xz => Box::pin(async_compression::tokio::bufread::XzDecoder::new(buf)),
+            Comp::Gzip => {
+                let mut d = async_compression::tokio::bufread::GzipDecoder::new(buf);
+                d.multiple_members(true);
+                Box::pin(d)
+            }
+            Comp::Zstd => Box::pin(async_compression::tokio::bufread::ZstdDecoder::new(buf)),
+            Comp::Plain => Box::pin(buf),
+        };
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(dir)
+            .map_err(|e| perm(Error::io("create temp file in", dir, e)))?;
+        let std_file =
+            tmp.reopen().map_err(|e| perm(Error::io("open", tmp.path().to_path_buf(), e)))?;
+        let mut out = tokio::fs::File::from_std(std_file);
+        let mut out_hash = Sha256Hasher::new();
+        let max_out = plain.map_or(8u64 << 30, |p| p.size);
+        let mut chunk = vec![0u8; 256 << 10];
+        loop {
+            let n = match dec.read(&mut chunk).await {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    let msg = e.to_string();
+                    let integrity = msg.contains("more bytes than the Release lists");
+                    let error = if integrity {
+                        Error::Integrity {
+                            context: url.into(),
+                            expected: format!("{} bytes (from the signed Release)", file.size),
+                            actual: "more".into(),
+                        }
+                    } else if msg.contains("reading body") || msg.contains("HTTP") {
+                        Error::Http { url: url.into(), reason: msg }
+                    } else {
+                        Error::Decompress { context: url.into(), reason: msg }
+                    };
+                    // Transport errors are retried; corrupt data is not.
+                    let transient = matches!(error, Error::Http { .. });
+                    return Err(Attempt { error, transient });
+                }
+            };
+            out_hash.update(&chunk[..n]);
+            if out_hash.len() > max_out {
+                return Err(perm(Error::Integrity {
+                    context: url.into(),
+                    expected: format!("{max_out} bytes uncompressed"),
+                    actual: "more".into(),
+                }));
+            }
+            out.write_all(&chunk[..n])
+                .await
+                .map_err(|e| perm(Error::io("write", tmp.path().to_path_buf(), e)))?;
+        }
+        out.flush().await.map_err(|e| perm(Error::io("write", tmp.path().to_path_buf(), e)))?;
+        let (got, got_len) = hasher.lock().unwrap_or_else(|e| e.into_inner()).clone().finish();
+        if got != file.sha256 || got_len != file.size {
+            return Err(perm(Error::Integrity {
+                context: url.into(),
+                expected: format!("{} ({} bytes, from the signed Release)", file.sha256, file.size),
+                actual: format!("{got} ({got_len} bytes)"),
+            }));
+        }
+        let (pgot, plen) = out_hash.finish();
+        if let Some(p) = plain
+            && (pgot != p.sha256 || plen != p.size)
+        {
+            return Err(perm(Error::Integrity {
+                context: format!("{url} (decompressed)"),
+                expected: format!("{} ({} bytes)", p.sha256, p.size),
+                actual: format!("{pgot} ({plen} bytes)"),
+            }));
+        }
+        out.sync_data().await.map_err(|e| perm(Error::io("sync", tmp.path().to_path_buf(), e)))?;
+        drop(out);
+        tmp.persist(dest).map_err(|e| perm(Error::io("rename into", dest, e.error)))?;
+        Ok(true)
+    }
+
+    /// Downloads `packages` into the cache (concurrently, verified against their index SHA256,
+    /// resuming interrupted downloads) and returns their cache paths in the same order.
+    /// Nothing unverified is ever stored under a final name.
+    pub async fn fetch_packages(
+        &self,
+        packages: &[BinaryPackage],
+        opts: &FetchOptions,
+        on_event: &(dyn Fn(&FetchEvent) + Send + Sync),
+    ) -> Result<Vec<PathBuf>, Error> {
+        // One download per distinct file, even if listed twice.
+        let mut unique: Vec<&BinaryPackage> = Vec::new();
+        for p in packages {
+            if !unique.iter().any(|u| u.sha256 == p.sha256) {
+                unique.push(p);
+            }
+        }
+        let results: Vec<Result<(Digest, PathBuf), Error>> =
+            futures_util::stream::iter(unique.into_iter().map(|p| async move {
+                self.fetch_one(p, opts, on_event).await.map(|path| (p.sha256.clone(), path))
+            }))
+            .buffered(opts.concurrency.max(1))
+            .collect()
+            .await;
+        let mut done = Vec::with_capacity(results.len());
+        for r in results {
+            done.push(r?);
+        }
+        Ok(packages
+            .iter()
+            .map(|p| {
+                done.iter()
+                    .find(|(d, _)| *d == p.sha256)
+                    .map(|(_, path)| path.clone())
+                    .unwrap_or_default()
+            })
+            .collect())
+    }
+
+    async fn fetch_one(
+        &self,
+        p: &BinaryPackage,
+        opts: &FetchOptions,
+        on_event: &(dyn Fn(&FetchEvent) + Send + Sync),
+    ) -> Result<PathBuf, Error> {
+        let label = format!("{}_{}_{}", p.name, p.version, p.architecture);
+        let dest = self.cache.deb_path(&p.sha256);
+        if let Ok(m) = tokio::fs::metadata(&dest).await
+            && m.len() == p.size
+        {
+            let good = if opts.verify_cached {
+                let d2 = dest.clone();
+                let h = tokio::task::spawn_blocking(move || hash_file(&d2))
+                    .await
+                    .map_err(|e| Error::Config(format!("hash task failed: {e}")))??;
+                h.0 == p.sha256
+            } else {
+                true
+            };
+            if good {
+                on_event(&FetchEvent::Cached { package: label, size: p.size });
+                return Ok(dest);
+            }
+            let _ = std::fs::remove_file(&dest);
+        }
+        if opts.offline {
+            return Err(Error::NotCached {
+                what: format!("package {label} ({})", p.filename),
+                path: dest,
+            });
+        }
+        let url = format!("{}{}", p.origin.uri, p.filename);
+        let partial = self.cache.partial_path(&p.sha256);
+        let res = self
+            .http
+            .with_retries(|| async {
+                let r = self.download_deb(&url, p, &label, &partial, on_event).await;
+                if let Err(a) = &r
+                    && a.transient
+                {
+                    on_event(&FetchEvent::Retrying {
+                        package: label.clone(),
+                        reason: a.error.to_string(),
+                    });
+                }
+                r
+            })
+            .await;
+        if let Err(e) = res {
+            if matches!(e, Error::Integrity { .. }) {
+                let _ = std::fs::remove_file(&partial);
+            }
+            return Err(e);
+        }
+        on_event(&FetchEvent::Finished { package: label, size: p.size });
+        Ok(dest)
+    }
+
+    async fn download_deb(
+        &self,
+        url: &str,
+        p: &BinaryPackage,
+        label: &str,
+        partial: &Path,
+        on_event: &(dyn Fn(&FetchEvent) + Send + Sync),
+    ) -> Result<(), Attempt> {
+        let perm = |error: Error| Attempt { error, transient: false };
+        let mut have = tokio::fs::metadata(partial).await.map(|m| m.len()).unwrap_or(0);
+        if have > p.size {
+            let _ = tokio::fs::remove_file(partial).await;
+            have = 0;
+        }
+        let mut hasher = Sha256Hasher::new();
+        if have > 0 && have < p.size {
+            let pp = partial.to_path_buf();
+            let (h, n) = tokio::task::spawn_blocking(move || {
+                let mut h = Sha256Hasher::new();
+                let mut f = std::fs::File::open(&pp)?;
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let n = std::io::Read::read(&mut f, &mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&buf[..n]);
+                }
+                let n = h.len();
+                Ok::<_, std::io::Error>((h, n))
+            })
+            .await
+            .map_err(|e| perm(Error::Config(format!("hash task failed: {e}"))))?
+            .map_err(|e| perm(Error::io("read", partial, e)))?;
+            hasher = h;
+            have = n;
+        }
+        let from = if have == p.size { 0 } else { have };
+        if from == 0 {
+            hasher = Sha256Hasher::new();
+            have = 0;
+        }
+        on_event(&FetchEvent::Started { package: label.into(), size: p.size, from: have });
+        let Some((status, mut stream)) = self.http.get_stream(url, from).await? else {
+            return Err(perm(Error::Http { url: url.into(), reason: "404 Not Found".into() }));
+        };
+        let mut f = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(partial)
+            .await
+            .map_err(|e| perm(Error::io("open", partial, e)))?;
+        if from > 0 && status != 206 {
+            // The server ignored the Range: start over.
+            f.set_len(0).await.map_err(|e| perm(Error::io("truncate", partial, e)))?;
+            hasher = Sha256Hasher::new();
+            have = 0;
+        }
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|error| Attempt { error, transient: true })?;
+            if have + chunk.len() as u64 > p.size {
+                let _ = tokio::fs::remove_file(partial).await;
+                return Err(perm(Error::Integrity {
+                    context: format!("{url} ({label})"),
+                    expected: format!("{} bytes", p.size),
+                    actual: "more".into(),
+                }));
+            }
+            f.write_all(&chunk).await.map_err(|e| perm(Error::io("write", partial, e)))?;
+            hasher.update(&chunk);
+            have += chunk.len() as u64;
+            on_event(&FetchEvent::Progress { package: label.into(), done: have, size: p.size });
+        }
+        f.flush().await.map_err(|e| perm(Error::io("write", partial, e)))?;
+        if have < p.size {
+            return Err(Attempt {
+                error: Error::Http {
+                    url: url.into(),
+                    reason: format!("body ended after {have} of {} bytes", p.size),
+                },
+                transient: true,
+            });
+        }
+        let (digest, _) = hasher.finish();
+        if digest != p.sha256 {
+            drop(f);
+            let _ = tokio::fs::remove_file(partial).await;
+            return Err(perm(Error::Integrity {
+                context: format!("{url} ({label})"),
+                expected: format!("{} (from the signed index)", p.sha256),
+                actual: digest.to_string(),
+            }));
+        }
+        f.sync_data().await.map_err(|e| perm(Error::io("sync", partial, e)))?;
+        drop(f);
+        let dest = self.cache.deb_path(&p.sha256);
+        tokio::fs::rename(partial, &dest)
+            .await
+            .map_err(|e| perm(Error::io("rename into", &dest, e)))?;
+        Ok(())
+    }
+}
+
+fn utf8(bytes: &[u8], context: &str) -> Result<String, Error> {
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| Error::Release { context: context.into(), reason: "not UTF-8".into() })
+}
+
+fn hash_file(p: &Path) -> Result<(Digest, u64), Error> {
+    let mut f = std::fs::File::open(p).map_err(|e| Error::io("open", p, e))?;
+    let mut h = Sha256Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf).map_err(|e| Error::io("read", p, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finish())
+}
