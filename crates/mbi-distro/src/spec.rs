@@ -385,6 +385,50 @@ impl Spec {
         Ok(())
     }
 
+    /// Expands `${NAME}` references in `sources` and `keyrings` with `lookup` (the CLI passes
+    /// the environment; the library reads none). `$$` is a literal `$`. An undefined name is
+    /// an error naming it.
+    pub fn expand_vars(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<(), Error> {
+        let expand = |s: &str| -> Result<String, Error> {
+            let mut out = String::with_capacity(s.len());
+            let mut rest = s;
+            while let Some(i) = rest.find('$') {
+                out.push_str(&rest[..i]);
+                let after = &rest[i + 1..];
+                if let Some(r) = after.strip_prefix('$') {
+                    out.push('$');
+                    rest = r;
+                } else if let Some(r) = after.strip_prefix('{') {
+                    let end = r.find('}').ok_or_else(|| Error::Spec {
+                        file: "<spec>".into(),
+                        line: None,
+                        reason: format!("unterminated ${{ in {s:?}"),
+                    })?;
+                    let name = &r[..end];
+                    let v = lookup(name).ok_or_else(|| Error::Spec {
+                        file: "<spec>".into(),
+                        line: None,
+                        reason: format!("variable {name} is not set"),
+                    })?;
+                    out.push_str(&v);
+                    rest = &r[end + 1..];
+                } else {
+                    out.push('$');
+                    rest = after;
+                }
+            }
+            out.push_str(rest);
+            Ok(out)
+        };
+        if let Some(src) = &self.sources {
+            self.sources = Some(expand(src)?);
+        }
+        for k in &mut self.keyrings {
+            *k = PathBuf::from(expand(&k.to_string_lossy())?);
+        }
+        Ok(())
+    }
+
     /// The canonical digest of the parsed spec (formatting and comments do not count).
     pub fn digest(&self) -> Result<Digest, Error> {
         Ok(Digest::sha256(&mbi_core::canonical::to_vec(self)?))
@@ -526,6 +570,26 @@ mod tests {
             let e = Spec::from_yaml(yaml, "s").unwrap_err().to_string();
             assert!(e.contains(needle), "{yaml:?}: {e}");
         }
+    }
+
+    #[test]
+    fn expands_variables_from_the_caller() {
+        let mut s = Spec::from_yaml(
+            "variant: apt\nsources: |\n  Types: deb\n  URIs: ${MIRROR}/ubuntu\n  Suites: noble\n  Components: main\n  Signed-By: ${KEY}\nkeyrings: [\"${KEY}\"]\n",
+            "s",
+        )
+        .unwrap();
+        let vars = |k: &str| match k {
+            "MIRROR" => Some("http://mirror.example".to_owned()),
+            "KEY" => Some("/k.gpg".to_owned()),
+            _ => None,
+        };
+        s.expand_vars(vars).unwrap();
+        assert!(s.sources.as_deref().unwrap().contains("URIs: http://mirror.example/ubuntu\n"));
+        assert_eq!(s.keyrings[0], Path::new("/k.gpg"));
+        let mut t =
+            Spec::from_yaml("variant: apt\nsources: \"deb ${NOPE} x main\"\n", "t").unwrap();
+        assert!(t.expand_vars(vars).unwrap_err().to_string().contains("NOPE"));
     }
 
     #[test]
