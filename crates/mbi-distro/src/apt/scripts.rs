@@ -1266,8 +1266,14 @@ pub fn run_scripts(
     let mut origins = BTreeMap::new();
     let paths: Vec<TreePath> = tree.paths().cloned().collect();
     for p in paths {
+        let before = inst.tree.get(&p).map(|e| (e.uid, e.gid));
         if let Some(e) = tree.get_mut(&p) {
             e.mtime = e.mtime.min(o.source_date_epoch);
+            // In a user namespace the files on disk all belong to the caller: owners of what
+            // the packages shipped come from the tree; what scripts created belongs to root.
+            if use_userns {
+                (e.uid, e.gid) = before.unwrap_or((0, 0));
+            }
         }
         let origin = inst.origins.get(&p).copied().unwrap_or(Origin::System);
         origins.insert(p, origin);
