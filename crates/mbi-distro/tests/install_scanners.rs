@@ -26,7 +26,7 @@ fn find_tool(env: &str, name: &str) -> Option<PathBuf> {
 
 fn distroless_root(dir: &Path) -> (tempfile::TempDir, Vec<(String, String)>) {
     let arch = run(Command::new("dpkg").arg("--print-architecture")).trim().to_owned();
-    let specs = vec![
+    let specs = [
         DebSpec::new("base-files", "12.4+deb12u5")
             .arch(&arch)
             .file("usr/lib/os-release", b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nVERSION_CODENAME=bookworm\nID=debian\n")
