@@ -4,7 +4,9 @@
 //! each one is (name, version, architecture, source package, SHA-256, size, archive path and
 //! the repository it came from), and records where trust came from: for every index, the
 //! digest of the `Release`/`InRelease` file that was verified, the fingerprint of the key that
-//! signed it, and its `Date`. An audit can re-verify all of it offline.
+//! signed it, its `Date`, and the index's own digest. An audit can re-verify all of it
+//! offline. [`IndexProvenance`] converts from the fetcher's
+//! [`crate::apt::fetch::IndexProvenance`], [`LockedPackage`] from a [`BinaryPackage`].
 //!
 //! ```json
 //! {
@@ -13,9 +15,11 @@
 //!   "variant": "distroless",
 //!   "sourceDateEpoch": 1700000000,
 //!   "indexes": [
-//!     {"uri": "http://deb.example/debian/", "suite": "bookworm", "releaseDigest": "sha256:…",
+//!     {"uri": "http://deb.example/debian/", "suite": "bookworm", "component": "main",
+//!      "architecture": "amd64", "releaseFile": "InRelease", "releaseDigest": "sha256:…",
 //!      "signingKey": "4D64FEC119C2029067D6E791F8D2585B8783D481",
-//!      "date": "Sat, 10 Feb 2024 09:40:00 UTC"}
+//!      "date": "Sat, 10 Feb 2024 09:40:00 UTC",
+//!      "indexPath": "main/binary-amd64/Packages", "indexDigest": "sha256:…"}
 //!   ],
 //!   "architectures": {
 //!     "amd64": {"packages": [
@@ -104,12 +108,50 @@ pub struct IndexProvenance {
     pub uri: String,
     /// Suite.
     pub suite: String,
-    /// SHA-256 of the `InRelease` (or `Release`) file verified.
+    /// Component (empty for flat repositories).
+    pub component: String,
+    /// Architecture of the index (`amd64`, `all`; `flat` for flat repositories).
+    pub architecture: String,
+    /// `InRelease` or `Release`.
+    pub release_file: String,
+    /// SHA-256 of that file exactly as fetched and verified.
     pub release_digest: Digest,
-    /// Fingerprint (upper-case hex) of the key whose signature was accepted.
-    pub signing_key: String,
+    /// Fingerprint (upper-case hex) of the key that made the accepted signature (a subkey or
+    /// the primary); `None` only for a repository explicitly trusted without signature.
+    #[serde(default)]
+    pub signing_key: Option<String>,
+    /// Fingerprint of that key's primary key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_key: Option<String>,
     /// The Release file's `Date` (RFC 2822, UTC).
-    pub date: String,
+    #[serde(default)]
+    pub date: Option<String>,
+    /// Path of the `Packages` index relative to the Release file.
+    pub index_path: String,
+    /// SHA-256 of the index (uncompressed when the Release lists it).
+    pub index_digest: Digest,
+}
+
+impl From<&crate::apt::fetch::IndexProvenance> for IndexProvenance {
+    fn from(p: &crate::apt::fetch::IndexProvenance) -> Self {
+        IndexProvenance {
+            uri: p.uri.clone(),
+            suite: p.suite.clone(),
+            component: p.component.clone(),
+            architecture: p.architecture.clone(),
+            release_file: p.release_file.clone(),
+            release_digest: p.release_sha256.clone(),
+            signing_key: p.signer.as_ref().map(|s| s.key_fingerprint.clone()),
+            primary_key: p
+                .signer
+                .as_ref()
+                .filter(|s| s.primary_fingerprint != s.key_fingerprint)
+                .map(|s| s.primary_fingerprint.clone()),
+            date: p.date.map(crate::apt::release::format_date),
+            index_path: p.index_path.clone(),
+            index_digest: p.index_sha256.clone(),
+        }
+    }
 }
 
 /// The packages of one architecture.
@@ -182,24 +224,44 @@ impl Lockfile {
             return Err(format!("variant: unknown variant {:?}", self.variant));
         }
         let mut known = std::collections::BTreeSet::new();
+        let is_fpr = |k: &str| k.len() >= 16 && k.bytes().all(|b| b.is_ascii_hexdigit());
         for (i, x) in self.indexes.iter().enumerate() {
             let at = format!("indexes[{i}]");
-            if x.uri.is_empty() || x.suite.is_empty() {
-                return Err(format!("{at}: uri and suite must not be empty"));
+            if x.uri.is_empty() || x.suite.is_empty() || x.index_path.is_empty() {
+                return Err(format!("{at}: uri, suite and indexPath must not be empty"));
             }
-            if x.signing_key.len() < 16 || !x.signing_key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if !matches!(x.release_file.as_str(), "InRelease" | "Release") {
                 return Err(format!(
-                    "{at}.signingKey: {:?} is not a key fingerprint",
-                    x.signing_key
+                    "{at}.releaseFile: {:?} is neither InRelease nor Release",
+                    x.release_file
                 ));
             }
-            if crate::apt::release::parse_date(&x.date).is_none() {
-                return Err(format!("{at}.date: {:?} is not an RFC 2822 date", x.date));
+            for (field, key) in [("signingKey", &x.signing_key), ("primaryKey", &x.primary_key)] {
+                if let Some(k) = key
+                    && !is_fpr(k)
+                {
+                    return Err(format!("{at}.{field}: {k:?} is not a key fingerprint"));
+                }
             }
-            if !known.insert((x.uri.as_str(), x.suite.as_str())) {
-                return Err(format!("{at}: duplicate index {} {}", x.uri, x.suite));
+            if let Some(d) = &x.date
+                && crate::apt::release::parse_date(d).is_none()
+            {
+                return Err(format!("{at}.date: {d:?} is not an RFC 2822 date"));
+            }
+            if !known.insert((
+                x.uri.as_str(),
+                x.suite.as_str(),
+                x.component.as_str(),
+                x.architecture.as_str(),
+            )) {
+                return Err(format!(
+                    "{at}: duplicate index {} {} {} {}",
+                    x.uri, x.suite, x.component, x.architecture
+                ));
             }
         }
+        let repos: std::collections::BTreeSet<(&str, &str, &str)> =
+            known.iter().map(|(u, s, c, _)| (*u, *s, *c)).collect();
         if self.architectures.is_empty() {
             return Err("architectures: no architecture locked".into());
         }
@@ -234,8 +296,11 @@ impl Lockfile {
                         p.filename
                     ));
                 }
-                if !known.contains(&(p.uri.as_str(), p.suite.as_str())) {
-                    return Err(format!("{at}: no entry in indexes for {} {}", p.uri, p.suite));
+                if !repos.contains(&(p.uri.as_str(), p.suite.as_str(), p.component.as_str())) {
+                    return Err(format!(
+                        "{at}: no entry in indexes for {} {} {}",
+                        p.uri, p.suite, p.component
+                    ));
                 }
                 if !seen.insert((p.name.as_str(), p.architecture.as_str())) {
                     return Err(format!("{at}: {} ({}) locked twice", p.name, p.architecture));
@@ -313,9 +378,15 @@ mod tests {
         l.indexes.push(IndexProvenance {
             uri: "http://deb.example/debian/".into(),
             suite: "bookworm".into(),
+            component: "main".into(),
+            architecture: "amd64".into(),
+            release_file: "InRelease".into(),
             release_digest: Digest::sha256(b"InRelease"),
-            signing_key: "4D64FEC119C2029067D6E791F8D2585B8783D481".into(),
-            date: "Sat, 10 Feb 2024 09:40:00 UTC".into(),
+            signing_key: Some("4D64FEC119C2029067D6E791F8D2585B8783D481".into()),
+            primary_key: None,
+            date: Some("Sat, 10 Feb 2024 09:40:00 UTC".into()),
+            index_path: "main/binary-amd64/Packages".into(),
+            index_digest: Digest::sha256(b"Packages"),
         });
         l.architectures.insert(
             "amd64".into(),
@@ -369,11 +440,12 @@ mod tests {
             (good.replace("pool/main/g/glibc/", "../../etc/"), "packages[0].filename"),
             (
                 good.replace(
-                    "\"suite\": \"bookworm\",\n      \"uri\"",
-                    "\"suite\": \"sid\",\n      \"uri\"",
+                    "\"component\": \"main\",\n          \"filename\"",
+                    "\"component\": \"contrib\",\n          \"filename\"",
                 ),
                 "no entry in indexes",
             ),
+            (good.replace("\"InRelease\"", "\"Relase\""), "indexes[0].releaseFile"),
             (
                 good.replace("4D64FEC119C2029067D6E791F8D2585B8783D481", "nope"),
                 "indexes[0].signingKey",
