@@ -471,6 +471,48 @@ impl Spec {
         }
     }
 
+    /// The installer options this spec asks for, for one architecture: flavour from the
+    /// variant, accounts, time zone, merged-/usr, extra files, and the script policy
+    /// (`auto`: run when [`crate::apt::scripts::probe_isolation`] finds a way, else emulate;
+    /// `run`: an error if the host cannot).
+    pub fn install_options(
+        &self,
+        arch: &str,
+        spool_dir: &Path,
+        source_date_epoch: i64,
+    ) -> Result<crate::apt::install::InstallOptions, Error> {
+        use crate::apt::install::{InstallOptions, MergedUsr};
+        use crate::apt::scripts::{ScriptPolicy, probe_isolation};
+        let scripts = match self.scripts {
+            ScriptsSpec::Emulate => ScriptPolicy::Emulate,
+            ScriptsSpec::Auto => ScriptPolicy::auto(),
+            ScriptsSpec::Run => ScriptPolicy::Run(probe_isolation().ok_or_else(|| Error::Spec {
+                file: "<spec>".into(),
+                line: None,
+                reason: "scripts: run, but this host can neither chroot (root) nor create user namespaces".into(),
+            })?),
+        };
+        let mut o = InstallOptions::new(arch, spool_dir)
+            .flavour(self.variant.flavour())
+            .scripts(scripts)
+            .source_date_epoch(source_date_epoch)
+            .merged_usr(match self.merged_usr {
+                None => MergedUsr::Auto,
+                Some(true) => MergedUsr::Yes,
+                Some(false) => MergedUsr::No,
+            });
+        if let Some(tz) = &self.timezone {
+            o = o.timezone(tz.clone());
+        }
+        for a in &self.accounts {
+            o = o.account(a.clone());
+        }
+        for f in self.extra_files()? {
+            o = o.extra_file(f);
+        }
+        Ok(o)
+    }
+
     /// The extra files as installer entries (reading `source` files).
     pub fn extra_files(&self) -> Result<Vec<crate::apt::install::NewEntry>, Error> {
         use crate::apt::install::{NewEntry, NewNode};

@@ -165,6 +165,19 @@ impl PackageFile {
     }
 }
 
+impl PackageFile {
+    /// The downloaded file of a package from an index: the installer checks that the file's
+    /// control data names the same package, version and architecture.
+    pub fn for_package(package: &crate::apt::BinaryPackage, path: impl Into<PathBuf>) -> Self {
+        PackageFile::expecting(
+            path,
+            package.name.as_str(),
+            package.version.as_str(),
+            &*package.architecture,
+        )
+    }
+}
+
 impl From<PathBuf> for PackageFile {
     fn from(p: PathBuf) -> Self {
         PackageFile::new(p)

@@ -64,6 +64,37 @@ pub enum Isolation {
     UserNamespace,
 }
 
+impl ScriptPolicy {
+    /// [`ScriptPolicy::Run`] when this host can isolate scripts ([`probe_isolation`]), else
+    /// [`ScriptPolicy::Emulate`].
+    pub fn auto() -> ScriptPolicy {
+        probe_isolation().map_or(ScriptPolicy::Emulate, ScriptPolicy::Run)
+    }
+}
+
+/// Which isolation works on this host: [`Isolation::Chroot`] when a private mount and PID
+/// namespace can be created (root), [`Isolation::UserNamespace`] when an unprivileged user
+/// namespace can, `None` otherwise. Runs `unshare … true` to find out.
+pub fn probe_isolation() -> Option<Isolation> {
+    let works = |args: &[&str]| {
+        std::process::Command::new("unshare")
+            .args(args)
+            .arg("true")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if is_root() && works(&["--mount", "--pid", "--fork"]) {
+        Some(Isolation::Chroot)
+    } else if works(&["--map-root-user", "--mount", "--pid", "--fork"]) {
+        Some(Isolation::UserNamespace)
+    } else {
+        None
+    }
+}
+
 /// A user account for `/etc/passwd`, `/etc/group` and the shadow files.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
