@@ -4,6 +4,8 @@
 //! sources → signed metadata → resolution → lock → verified downloads → install tree.
 //!
 //! - [`apt`]: Debian and Ubuntu (dpkg versions, relations, `Packages` indexes, …).
+//! - [`spec`]: the YAML build spec ([`spec::Spec`]).
+//! - [`lock`]: the lockfile ([`lock::Lockfile`], format in `docs/lockfile.md`).
 
 pub mod apt;
 pub mod error;

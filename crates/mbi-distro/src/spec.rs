@@ -210,7 +210,7 @@ pub struct Spec {
     /// Working directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
-    /// User (name or uid[:gid]); distroless defaults to the caller's choice.
+    /// User (name, or `uid` / `uid:gid`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// Layer split.

@@ -16,13 +16,13 @@
 //!    symlink to a directory keeps the symlink), a path already owned by another package may be
 //!    taken over only if the new package `Replaces` the old one (else
 //!    [`Error::FileConflict`]), `Multi-Arch: same` instances may share identical files;
-//! 4. applies maintainer-script effects ([`scripts`](crate::apt::scripts)): emulated for
+//! 4. applies maintainer-script effects ([`scripts`]): emulated for
 //!    distroless images (and full images without a way to run scripts), or run for real inside
 //!    the new root;
-//! 5. writes the dpkg database ([`dpkg_db`](crate::apt::dpkg_db)), full or distroless.
+//! 5. writes the dpkg database ([`dpkg_db`]), full or distroless.
 //!
 //! The tree's regular files refer to the spool files ([`Content::FileRange`]); they stay valid
-//! as long as the [`Installation`] (or a clone of its `spools`) lives.
+//! as long as the [`Installation`] (or a clone of its `keep_alive`) lives.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
