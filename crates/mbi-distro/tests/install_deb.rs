@@ -298,3 +298,39 @@ fn refuses_truncated_and_malformed_members() {
             .contains("top level")
     );
 }
+
+/// GNU `ar` writes `name/` names, a `//` long-name table and (with `s`) a symbol table: the
+/// reader resolves them as binutils does.
+#[test]
+fn reads_gnu_ar_archives() {
+    use std::io::Read;
+    let dir = shm_tempdir();
+    let d = dir.path();
+    std::fs::write(d.join("short"), b"odd").unwrap();
+    std::fs::write(d.join("a-member-name-longer-than-sixteen.txt"), b"long name content\n")
+        .unwrap();
+    std::fs::write(d.join("empty"), b"").unwrap();
+    run(Command::new("ar")
+        .arg("rcS")
+        .arg(d.join("x.a"))
+        .arg("short")
+        .arg("a-member-name-longer-than-sixteen.txt")
+        .arg("empty")
+        .current_dir(d));
+    let bytes = std::fs::read(d.join("x.a")).unwrap();
+    let mut ar = mbi_distro::apt::ar::ArReader::new(&bytes[..], "x.a").unwrap();
+    let mut got = Vec::new();
+    while let Some(mut m) = ar.next_member().unwrap() {
+        let mut v = Vec::new();
+        m.read_to_end(&mut v).unwrap();
+        got.push((m.header().name.clone(), v));
+    }
+    assert_eq!(
+        got,
+        [
+            ("short".to_owned(), b"odd".to_vec()),
+            ("a-member-name-longer-than-sixteen.txt".to_owned(), b"long name content\n".to_vec()),
+            ("empty".to_owned(), vec![]),
+        ]
+    );
+}
