@@ -20,7 +20,12 @@ fuzz_target!(|data: &[u8]| {
     }
     let options = InstallOptions::new("amd64", &spool).merged_usr(MergedUsr::Yes).flavour(Flavour::Distroless);
     let Ok(inst) = Installer::new(options).install_debs(vec![deb]) else { return };
-    let _ = mbi_distro::apt::scripts::write_tree_to_dir(&inst.tree, &target, 0);
+    // Through a tar stream into mbi-layer's safe unpacker (no device nodes, whatever the user).
+    let mut tar = Vec::new();
+    if mbi_layer::write_tar_to(&inst.tree, 0, &mut tar).is_ok() {
+        let opts = mbi_layer::UnpackOptions::default().create_devices(false).same_owner(false);
+        let _ = mbi_layer::unpack_tar(&tar[..], &target, &opts);
+    }
     // Nothing outside `root` and `spool`.
     for e in std::fs::read_dir(base.path()).into_iter().flatten().flatten() {
         let name = e.file_name();

@@ -535,6 +535,11 @@ impl Installer {
             n => n,
         }
         .min(packages.len().max(1));
+        // Biggest packages first, so the last one to finish is a small one.
+        let mut queue: Vec<usize> = (0..packages.len()).collect();
+        let size = |i: usize| std::fs::metadata(&packages[i].path).map_or(0, |m| m.len());
+        let sizes: Vec<u64> = queue.iter().map(|&i| size(i)).collect();
+        queue.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(a.cmp(&b)));
         let next = AtomicUsize::new(0);
         let mut slots: Vec<Option<Result<Deb, Error>>> =
             (0..packages.len()).map(|_| None).collect();
@@ -544,8 +549,9 @@ impl Installer {
                     s.spawn(|| {
                         let mut out = Vec::new();
                         loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(p) = packages.get(i) else { break };
+                            let k = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(&i) = queue.get(k) else { break };
+                            let p = &packages[i];
                             let r = reader.open(&p.path).and_then(|deb| check_expect(p, deb));
                             let failed = r.is_err();
                             out.push((i, r));
