@@ -51,9 +51,10 @@ fn can_run_scripts() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// A package with the host's tools and the libraries they need, at their host paths.
+/// A package named `dpkg` with the host's dpkg, tools and the libraries they need, at their
+/// host paths.
 fn host_tools(dir: &Path, arch: &str) -> Option<PathBuf> {
-    let mut spec = DebSpec::new("host-tools", "1.0").arch(arch).compression("zstd").no_md5sums();
+    let mut spec = DebSpec::new("dpkg", "1.21.99").arch(arch).compression("zstd").no_md5sums();
     let mut libs = std::collections::BTreeSet::new();
     for t in TOOLS {
         let out = Command::new("sh").arg("-c").arg(format!("command -v {t}")).output().ok()?;

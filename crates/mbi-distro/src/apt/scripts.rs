@@ -1186,6 +1186,12 @@ pub fn run_scripts(
         script: script.into(),
         reason,
     };
+    if !inst.packages.iter().any(|p| p.name == "dpkg") {
+        return Err(fail(
+            "dpkg --configure -a",
+            "dpkg is not among the packages: scripts can only run with the image's own dpkg (emulate instead)".into(),
+        ));
+    }
     let use_userns = match isolation {
         Isolation::Chroot => false,
         Isolation::UserNamespace => true,
