@@ -38,15 +38,31 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/apt_python_parse.py")
 }
 
-/// Runs the python reference `iters` times in one process; returns its own timing.
+/// Runs the python reference `iters` times in one process; returns its own wall time.
 fn python(path: &Path, iters: u64) -> Option<Duration> {
+    python_times(path, iters).map(|(w, _)| w)
+}
+
+/// (wall, CPU) of the python reference, as it measures itself.
+fn python_times(path: &Path, iters: u64) -> Option<(Duration, Duration)> {
     let out = Command::new(PYTHON).arg(script()).arg(path).arg(iters.to_string()).output().ok()?;
     if !out.status.success() {
         return None;
     }
     let s = String::from_utf8_lossy(&out.stdout);
-    let secs: f64 = s.split_whitespace().nth(1)?.parse().ok()?;
-    Some(Duration::from_secs_f64(secs))
+    let mut it = s.split_whitespace().skip(1);
+    let wall: f64 = it.next()?.parse().ok()?;
+    let cpu: f64 = it.next()?.parse().ok()?;
+    Some((Duration::from_secs_f64(wall), Duration::from_secs_f64(cpu)))
+}
+
+/// CPU time (user + system, all threads) of this process so far, from /proc/self/stat.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10)) // USER_HZ is 100 on Linux
 }
 
 fn grep(path: &Path) -> Duration {
@@ -118,6 +134,22 @@ fn main() {
     }
     let (ours, ours1, gr) = (median(ours), median(ours1), median(gr));
     eprintln!("mbi parse: {ours:?} (1 thread: {ours1:?}); grep -c: {gr:?}");
+    // CPU time: on a loaded machine wall time mostly measures waiting for a core.
+    const RUNS: u32 = 10;
+    if let Some(c0) = cpu_time() {
+        for _ in 0..RUNS {
+            parse(1);
+        }
+        if let (Some(c1), Some((_, py_cpu))) = (cpu_time(), python_times(&path, 3)) {
+            let ours_cpu = (c1 - c0) / RUNS;
+            let py_cpu = py_cpu / 3;
+            eprintln!(
+                "CPU time per parse: mbi {ours_cpu:?} (1 thread), python3-apt {py_cpu:?}; \
+                 ratio python/mbi = {:.1}x",
+                py_cpu.as_secs_f64() / ours_cpu.as_secs_f64().max(1e-9)
+            );
+        }
+    }
     if !py.is_empty() {
         let py = median(py);
         eprintln!(

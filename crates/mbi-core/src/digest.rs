@@ -262,6 +262,21 @@ impl<R: Read> HashingReader<R> {
         HashingReader { inner, hasher: Sha256Hasher::new() }
     }
 
+    /// Bytes read so far.
+    pub fn len(&self) -> u64 {
+        self.hasher.len()
+    }
+
+    /// Whether nothing was read yet.
+    pub fn is_empty(&self) -> bool {
+        self.hasher.is_empty()
+    }
+
+    /// The digest of what was read so far (the reader stays usable).
+    pub fn digest(&self) -> Digest {
+        self.hasher.clone().finish().0
+    }
+
     /// Returns the wrapped reader, the digest of what was read, and the byte count.
     pub fn finish(self) -> (R, Digest, u64) {
         let (d, n) = self.hasher.finish();

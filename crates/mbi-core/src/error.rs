@@ -82,6 +82,74 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A JSON document (manifest, config, index, `manifest.json`…) could not be parsed.
+    #[error("invalid JSON in {what}: {source}")]
+    Document {
+        /// Which document, with its digest or path.
+        what: String,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A document is larger than mbi accepts for its kind.
+    #[error("{what} is {size} bytes, over the {limit}-byte limit")]
+    TooLarge {
+        /// Which document or blob.
+        what: String,
+        /// Its size.
+        size: u64,
+        /// The limit for its kind.
+        limit: u64,
+    },
+    /// A directory is not a usable OCI image layout.
+    #[error("OCI layout {path}: {reason}")]
+    InvalidLayout {
+        /// The layout directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A tag (`org.opencontainers.image.ref.name`) or image name is not where it was looked for.
+    #[error("{name:?} not found in {location}")]
+    NotFound {
+        /// The tag or name looked for.
+        name: String,
+        /// Where it was looked for (a path or reference).
+        location: String,
+    },
+    /// An index, layout or archive holds several candidates, or none, and the request does not
+    /// pick exactly one.
+    #[error("cannot choose an image in {location}: {reason}")]
+    Selection {
+        /// Where the choice was made.
+        location: String,
+        /// Why no single image could be chosen.
+        reason: String,
+    },
+    /// An image reference (`oci:DIR:TAG`, `docker-archive:FILE:NAME:TAG`, …) is malformed.
+    #[error("invalid image reference {input:?}: {reason}")]
+    InvalidReference {
+        /// The offending input (truncated).
+        input: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The operation is not available for this transport or content.
+    #[error("unsupported: {what}")]
+    Unsupported {
+        /// What was asked and why it cannot be done here.
+        what: String,
+    },
+    /// An archive (`oci-archive`, `docker-archive`) is malformed or unsafe.
+    #[error("archive {path}{}: {reason}", entry.as_ref().map(|e| format!(", entry {e:?}")).unwrap_or_default())]
+    Archive {
+        /// The archive file.
+        path: PathBuf,
+        /// The entry concerned, if any.
+        entry: Option<String>,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl Error {

@@ -10,7 +10,7 @@ use std::io::{self, Cursor, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::digest::HashingWriter;
+use crate::digest::{HashingReader, HashingWriter};
 use crate::{Digest, Error, Result};
 
 /// A readable, seekable blob.
@@ -69,22 +69,80 @@ pub trait BlobStore: Send + Sync {
         w.commit(expected)
     }
 
+    /// Opens a blob for streaming, checking as it is read that it has exactly `size` bytes and
+    /// hashes to `digest`: the read that reaches the end fails with
+    /// [`std::io::ErrorKind::InvalidData`] on a mismatch, so a consumer never accepts a
+    /// corrupted or substituted blob (use it for layers, which are too big for
+    /// [`BlobStore::read_bytes`]).
+    fn open_verified(&self, digest: &Digest, size: u64) -> Result<VerifiedReader> {
+        Ok(VerifiedReader {
+            inner: HashingReader::new(self.open(digest)?.take(size.saturating_add(1))),
+            digest: digest.clone(),
+            size,
+            done: false,
+        })
+    }
+
     /// Reads a whole blob into memory, refusing blobs over `limit` bytes (manifests and configs
     /// are small; a huge one is an attack or a mistake).
     fn read_bytes(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
         let size = self.stat(digest)?.ok_or_else(|| Error::BlobNotFound(digest.clone()))?;
         if size > limit {
-            return Err(Error::invalid(
-                format!("blob {digest}"),
-                format!("{size} bytes is over the {limit}-byte limit for documents"),
-            ));
+            return Err(Error::TooLarge { what: format!("blob {digest}"), size, limit });
         }
         let mut buf = Vec::with_capacity(size as usize);
+        // `take` guards against a blob that grew between `stat` and `open`.
         self.open(digest)?
+            .take(limit.saturating_add(1))
             .read_to_end(&mut buf)
             .map_err(|e| Error::Stream { context: format!("reading blob {digest}"), source: e })?;
+        if buf.len() as u64 > limit {
+            return Err(Error::TooLarge {
+                what: format!("blob {digest}"),
+                size: buf.len() as u64,
+                limit,
+            });
+        }
         digest.verify(&buf)?;
         Ok(buf)
+    }
+}
+
+/// A blob reader that checks size and digest when it reaches the end; see
+/// [`BlobStore::open_verified`].
+pub struct VerifiedReader {
+    inner: HashingReader<io::Take<Box<dyn BlobRead>>>,
+    digest: Digest,
+    size: u64,
+    done: bool,
+}
+
+impl Read for VerifiedReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        if n > 0 && self.inner.len() <= self.size {
+            return Ok(n);
+        }
+        // End of the blob, or more bytes than announced: check before reporting either.
+        let bad = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
+        if self.inner.len() != self.size {
+            return Err(bad(format!(
+                "blob {}: expected {} bytes, got {}{}",
+                self.digest,
+                self.size,
+                self.inner.len(),
+                if self.inner.len() > self.size { " or more" } else { "" }
+            )));
+        }
+        let actual = self.inner.digest();
+        if actual != self.digest {
+            return Err(bad(format!("blob {}: content hashes to {actual}", self.digest)));
+        }
+        self.done = true;
+        Ok(n)
     }
 }
 
@@ -197,10 +255,10 @@ impl Write for DirBlobWriter {
 impl BlobWriter for DirBlobWriter {
     fn commit(self: Box<Self>, expected: Option<&Digest>) -> Result<(Digest, u64)> {
         let (tmp, digest, size) = self.inner.finish();
-        if let Some(exp) = expected {
-            if *exp != digest {
-                return Err(Error::DigestMismatch { expected: exp.clone(), actual: digest });
-            }
+        if let Some(exp) = expected
+            && *exp != digest
+        {
+            return Err(Error::DigestMismatch { expected: exp.clone(), actual: digest });
         }
         let dest = self.store.path(&digest);
         if fs::metadata(&dest).map(|m| m.len() == size).unwrap_or(false) {
@@ -240,11 +298,11 @@ impl MemoryStore {
 
 impl BlobStore for MemoryStore {
     fn stat(&self, digest: &Digest) -> Result<Option<u64>> {
-        Ok(self.blobs.lock().unwrap().get(digest).map(|b| b.len() as u64))
+        Ok(self.blobs.lock().unwrap_or_else(|e| e.into_inner()).get(digest).map(|b| b.len() as u64))
     }
 
     fn open(&self, digest: &Digest) -> Result<Box<dyn BlobRead>> {
-        let b = self.blobs.lock().unwrap().get(digest).cloned();
+        let b = self.blobs.lock().unwrap_or_else(|e| e.into_inner()).get(digest).cloned();
         match b {
             Some(b) => Ok(Box::new(Cursor::new(b))),
             None => Err(Error::BlobNotFound(digest.clone())),
@@ -259,12 +317,12 @@ impl BlobStore for MemoryStore {
     }
 
     fn delete(&self, digest: &Digest) -> Result<()> {
-        self.blobs.lock().unwrap().remove(digest);
+        self.blobs.lock().unwrap_or_else(|e| e.into_inner()).remove(digest);
         Ok(())
     }
 
     fn list(&self) -> Result<Vec<Digest>> {
-        Ok(self.blobs.lock().unwrap().keys().cloned().collect())
+        Ok(self.blobs.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect())
     }
 }
 
@@ -285,12 +343,16 @@ impl Write for MemoryBlobWriter {
 impl BlobWriter for MemoryBlobWriter {
     fn commit(self: Box<Self>, expected: Option<&Digest>) -> Result<(Digest, u64)> {
         let (buf, digest, size) = self.inner.finish();
-        if let Some(exp) = expected {
-            if *exp != digest {
-                return Err(Error::DigestMismatch { expected: exp.clone(), actual: digest });
-            }
+        if let Some(exp) = expected
+            && *exp != digest
+        {
+            return Err(Error::DigestMismatch { expected: exp.clone(), actual: digest });
         }
-        self.store.blobs.lock().unwrap().insert(digest.clone(), buf.into());
+        self.store
+            .blobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(digest.clone(), buf.into());
         Ok((digest, size))
     }
 
@@ -316,6 +378,26 @@ mod tests {
         assert_eq!(store.list().unwrap(), vec![d.clone()]);
         store.delete(&d).unwrap();
         assert!(matches!(store.open(&d), Err(Error::BlobNotFound(_))));
+    }
+
+    #[test]
+    fn verified_reader_checks_size_and_digest() {
+        let store = MemoryStore::new();
+        let (d, n) = store.put_bytes(b"hello world").unwrap();
+        let read = |digest: &Digest, size: u64| {
+            let mut v = Vec::new();
+            store.open_verified(digest, size).unwrap().read_to_end(&mut v).map(|_| v)
+        };
+        assert_eq!(read(&d, n).unwrap(), b"hello world");
+        for size in [0, 5, n - 1, n + 1, 1 << 40] {
+            let e = read(&d, size).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{size}: {e}");
+        }
+        // Same size, other content: the digest catches it.
+        let (other, _) = store.put_bytes(b"HELLO WORLD").unwrap();
+        let mut r = store.open_verified(&other, n).unwrap();
+        r.digest = d.clone();
+        assert_eq!(r.read_to_end(&mut Vec::new()).unwrap_err().kind(), io::ErrorKind::InvalidData);
     }
 
     #[test]

@@ -77,7 +77,7 @@ impl FileTree {
             match lp {
                 LayerPath::Root | LayerPath::AufsMeta => {}
                 LayerPath::Whiteout(p) => {
-                    tree.insert(meta(p, EntryKind::Whiteout))?;
+                    tree.insert_with_implicit_parents(meta(p, EntryKind::Whiteout))?;
                 }
                 LayerPath::Opaque(None) => {
                     return Err(unsafe_entry(
@@ -87,7 +87,9 @@ impl FileTree {
                 LayerPath::Opaque(Some(dir)) => match tree.get_mut(&dir) {
                     Some(d) if d.is_dir() => d.kind = EntryKind::OpaqueDir,
                     _ => {
-                        tree.insert(Entry::opaque_dir(dir, 0o755))?;
+                        // The marker alone does not create the directory in an unpacker.
+                        tree.insert_with_implicit_parents(Entry::opaque_dir(dir.clone(), 0o755))?;
+                        tree.mark_implicit(dir);
                     }
                 },
                 LayerPath::Path(p) => {
@@ -137,7 +139,7 @@ impl FileTree {
                         }
                         TarKind::Fifo => EntryKind::Fifo,
                     };
-                    tree.insert(meta(p, kind))?;
+                    tree.insert_with_implicit_parents(meta(p, kind))?;
                 }
             }
         }

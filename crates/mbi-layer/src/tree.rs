@@ -1,6 +1,6 @@
 //! The in-memory file-tree model: what a layer contains, independent of any disk or privilege.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -318,6 +318,9 @@ impl fmt::Debug for SpillFile {
 #[derive(Clone, Default)]
 pub struct FileTree {
     entries: BTreeMap<TreePath, Entry>,
+    /// Directories that exist only because [`FileTree::from_tar`] met a descendant whose
+    /// parents the archive did not list (see [`FileTree::is_implicit`]).
+    implicit: BTreeSet<TreePath>,
     spill: Vec<Arc<SpillFile>>,
 }
 
@@ -428,6 +431,7 @@ impl FileTree {
         for anc in missing {
             self.entries.insert(anc.clone(), Entry::dir(anc, 0o755));
         }
+        self.implicit.remove(&entry.path);
         let replaces_dir = self.entries.get(&entry.path).is_some_and(Entry::is_dir);
         if replaces_dir && !entry.is_dir() {
             self.remove_descendants(&entry.path);
@@ -448,7 +452,30 @@ impl FileTree {
     /// Removes the entry at `path` and everything below it; returns the entry.
     pub fn remove(&mut self, path: &TreePath) -> Option<Entry> {
         self.remove_descendants(path);
+        self.implicit.remove(path);
         self.entries.remove(path)
+    }
+
+    /// Whether `path` is a directory the tree holds only because a tar read by
+    /// [`FileTree::from_tar`] had entries below it without listing it. Such directories keep
+    /// the archive's meaning: the writer does not emit them (an unpacker creates them, or
+    /// follows a symlink already there) and [`FileTree::apply`] does not let them replace what
+    /// the lower tree has at that path.
+    pub fn is_implicit(&self, path: &TreePath) -> bool {
+        self.implicit.contains(path)
+    }
+
+    pub(crate) fn mark_implicit(&mut self, path: TreePath) {
+        self.implicit.insert(path);
+    }
+
+    /// Inserts `entry`, recording parents it had to create as implicit.
+    pub(crate) fn insert_with_implicit_parents(&mut self, entry: Entry) -> Result<Option<Entry>> {
+        let missing: Vec<TreePath> =
+            entry.path.ancestors().filter(|a| !self.entries.contains_key(a)).collect();
+        let replaced = self.insert(entry)?;
+        self.implicit.extend(missing);
+        Ok(replaced)
     }
 
     /// Removes everything strictly below `path`, keeping `path` itself.
@@ -460,6 +487,7 @@ impl FileTree {
             .map(|(k, _)| k.clone())
             .collect();
         for k in keys {
+            self.implicit.remove(&k);
             self.entries.remove(&k);
         }
     }
@@ -490,23 +518,22 @@ impl FileTree {
             let is_last = queue.is_empty();
             if let Some(Entry { kind: EntryKind::Symlink(target), .. }) =
                 self.entries.get(&candidate[..])
+                && (!is_last || follow_last)
             {
-                if !is_last || follow_last {
-                    hops += 1;
-                    if hops > MAX_SYMLINK_HOPS {
-                        return Err(Error::Resolve {
-                            path: path.to_string(),
-                            reason: "too many levels of symbolic links".into(),
-                        });
-                    }
-                    if target.first() == Some(&b'/') {
-                        stack.clear();
-                    }
-                    for c in target.split(|&b| b == b'/').rev() {
-                        queue.push_front(c.to_vec());
-                    }
-                    continue;
+                hops += 1;
+                if hops > MAX_SYMLINK_HOPS {
+                    return Err(Error::Resolve {
+                        path: path.to_string(),
+                        reason: "too many levels of symbolic links".into(),
+                    });
                 }
+                if target.first() == Some(&b'/') {
+                    stack.clear();
+                }
+                for c in target.split(|&b| b == b'/').rev() {
+                    queue.push_front(c.to_vec());
+                }
+                continue;
             }
             if candidate.contains(&0) {
                 return Err(Error::Resolve {
@@ -536,10 +563,22 @@ impl FileTree {
     /// filesystem: whiteouts delete, opaque directories drop what `self` had below them (and
     /// become plain directories), everything else is inserted through
     /// [`FileTree::insert_follow`], so the result matches unpacking `self` and then `upper`
-    /// with [`crate::unpack_layer`].
+    /// with [`crate::unpack_layer`]. Implicit directories of `upper` (see
+    /// [`FileTree::is_implicit`]) are created only where `self` has nothing.
     pub fn apply(&mut self, upper: &FileTree) -> Result<()> {
         for e in upper.iter() {
             let path = self.resolve_parent(&e.path)?;
+            if upper.is_implicit(&e.path) {
+                // Keep what is there (a directory, or a symlink to follow); children of `upper`
+                // create it if it is missing. An opaque marker still hides the lower content.
+                if e.kind == EntryKind::OpaqueDir
+                    && let Some(r) = self.resolve(&path, true)?
+                    && self.get(&r).is_some_and(Entry::is_dir)
+                {
+                    self.remove_descendants(&r);
+                }
+                continue;
+            }
             match &e.kind {
                 EntryKind::Whiteout => {
                     self.remove(&path);

@@ -203,6 +203,15 @@ fn plan(tree: &FileTree) -> Result<Vec<(Cow<'_, [u8]>, Emit<'_>)>> {
     }
     let mut items: Vec<(Cow<'_, [u8]>, Emit<'_>)> = Vec::with_capacity(tree.len() + 8);
     for e in tree.iter() {
+        if tree.is_implicit(&e.path) {
+            // Not listed in the archive it came from; only an opaque marker inside it is.
+            if e.kind == EntryKind::OpaqueDir {
+                let mut k = e.path.as_bytes().to_vec();
+                k.extend_from_slice(b"/.wh..wh..opq");
+                items.push((Cow::Owned(k), Emit::Opaque { meta: e }));
+            }
+            continue;
+        }
         let name = e.path.file_name();
         if name.starts_with(b".wh.") {
             return Err(Error::ReservedName {
@@ -210,13 +219,13 @@ fn plan(tree: &FileTree) -> Result<Vec<(Cow<'_, [u8]>, Emit<'_>)>> {
                 reason: "names starting with '.wh.' mark whiteouts in layers",
             });
         }
-        if let Some(parent) = e.path.parent() {
-            if tree.get(&parent).is_some_and(|p| !p.is_dir()) {
-                return Err(Error::ParentNotDirectory {
-                    path: e.path.to_string(),
-                    parent: parent.to_string(),
-                });
-            }
+        if let Some(parent) = e.path.parent()
+            && tree.get(&parent).is_some_and(|p| !p.is_dir())
+        {
+            return Err(Error::ParentNotDirectory {
+                path: e.path.to_string(),
+                parent: parent.to_string(),
+            });
         }
         let key = Cow::Borrowed(e.path.as_bytes());
         match &e.kind {

