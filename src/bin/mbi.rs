@@ -1,6 +1,9 @@
-//! The `mbi` command-line program.
+//! The `mbi` command-line program: a thin layer over the mbi crates. Everything it does is in
+//! `src/cli/`, one module per subcommand.
 
-fn main() {
-    eprintln!("mbi: no subcommands yet");
-    std::process::exit(2);
+#[path = "../cli/mod.rs"]
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
 }

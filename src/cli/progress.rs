@@ -1,0 +1,134 @@
+//! Progress on stderr: bars and spinners on a terminal, one plain line per finished step
+//! otherwise, nothing with `--quiet`.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `--quiet`: errors only.
+    Quiet,
+    /// stderr is a terminal: animated bars and spinners, plus a line per finished step.
+    Terminal,
+    /// stderr is a file or pipe: a line per finished step.
+    Lines,
+}
+
+/// Reports progress, finished steps and warnings on stderr.
+#[derive(Debug)]
+pub struct Reporter {
+    mode: Mode,
+}
+
+impl Reporter {
+    /// Chooses the mode from `--quiet` and whether stderr is a terminal.
+    pub fn new(quiet: bool) -> Self {
+        let mode = if quiet {
+            Mode::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Mode::Terminal
+        } else {
+            Mode::Lines
+        };
+        Reporter { mode }
+    }
+
+    /// A spinner for work of unknown length (shown on a terminal only).
+    pub fn spinner(&self, message: impl Into<String>) -> Task {
+        if self.mode != Mode::Terminal {
+            return Task { bar: None };
+        }
+        let style = ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+            .with_style(style)
+            .with_message(message.into());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Task { bar: Some(bar) }
+    }
+
+    /// A bar counting `total` bytes (shown on a terminal only).
+    pub fn bytes(&self, total: u64, message: impl Into<String>) -> Task {
+        if self.mode != Mode::Terminal {
+            return Task { bar: None };
+        }
+        let style = ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ({elapsed})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+            .with_style(style)
+            .with_message(message.into());
+        bar.enable_steady_tick(Duration::from_millis(250));
+        Task { bar: Some(bar) }
+    }
+
+    /// Reports a finished step.
+    pub fn step(&self, message: impl std::fmt::Display) {
+        if self.mode != Mode::Quiet {
+            eprintln!("{message}");
+        }
+    }
+
+    /// Reports something the user should know about although the command goes on.
+    pub fn warn(&self, message: impl std::fmt::Display) {
+        if self.mode != Mode::Quiet {
+            eprintln!("mbi: warning: {message}");
+        }
+    }
+}
+
+/// A running bar or spinner; cleared when finished or dropped.
+#[derive(Debug)]
+pub struct Task {
+    bar: Option<ProgressBar>,
+}
+
+impl Task {
+    /// Advances a byte bar.
+    pub fn inc(&self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(n);
+        }
+    }
+
+    /// Changes the message.
+    pub fn message(&self, message: impl Into<String>) {
+        if let Some(b) = &self.bar {
+            b.set_message(message.into());
+        }
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// `1234567` → `1.2 MB`.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < UNITS.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn human_sizes() {
+        assert_eq!(super::human(999), "999 B");
+        assert_eq!(super::human(1_234_567), "1.2 MB");
+        assert_eq!(super::human(164_600_000), "164.6 MB");
+    }
+}
