@@ -15,6 +15,13 @@ pub enum Error {
     /// An error from mbi-layer (scanning, writing or unpacking layers).
     #[error(transparent)]
     Layer(#[from] mbi_layer::Error),
+    /// An error from mbi-distro (sources, signatures, indexes, resolution, packages, specs,
+    /// lockfiles).
+    #[error(transparent)]
+    Distro(#[from] mbi_distro::Error),
+    /// A build could not go on (an inconsistent lockfile, no sources, …): the reason says why.
+    #[error("{0}")]
+    Build(String),
     /// An I/O error on a path.
     #[error("{op} {path}: {source}")]
     Io {

@@ -59,6 +59,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod build;
 pub mod error;
 pub mod inspect;
 pub mod publish;

@@ -9,6 +9,7 @@
 //! chain.
 
 mod args;
+mod build;
 mod copy;
 mod error;
 mod from_dir;
@@ -49,6 +50,10 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build an image from a spec: Debian/Ubuntu packages from signed apt repositories.
+    Build(build::BuildArgs),
+    /// Resolve a spec and write its lockfile.
+    Lock(build::LockArgs),
     /// Build an image with one layer made from a directory, on a base image or from scratch.
     FromDir(from_dir::Args),
     /// Copy an image (or a whole index) between references.
@@ -95,6 +100,8 @@ impl Ctx {
 /// Runs one subcommand.
 pub fn run(command: Command, ctx: &Ctx) -> Result<(), CliError> {
     match command {
+        Command::Build(a) => build::run_build(a, ctx),
+        Command::Lock(a) => build::run_lock(a, ctx),
         Command::FromDir(a) => from_dir::run(a, ctx),
         Command::Copy(a) => copy::run(a, ctx),
         Command::Unpack(a) => unpack::run(a, ctx),

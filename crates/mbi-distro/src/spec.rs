@@ -49,30 +49,9 @@ use crate::apt::layering::Layering;
 use crate::apt::scripts::Account;
 use crate::apt::sources::{SourceEntry, load_host_sources, parse_sources};
 
-/// Which packages make the base of the image (as mmdebstrap's `--variant`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum Variant {
-    /// `Essential: yes` packages (and their dependencies) plus `packages`.
-    Essential,
-    /// `essential` + `apt`.
-    Apt,
-    /// `Priority: required` packages + `apt`.
-    Minbase,
-    /// Only `packages` and their dependencies; no scripts run; distroless database.
-    Distroless,
-}
-
-impl Variant {
-    /// The install flavour this variant builds.
-    pub fn flavour(self) -> crate::apt::install::Flavour {
-        match self {
-            Variant::Distroless => crate::apt::install::Flavour::Distroless,
-            _ => crate::apt::install::Flavour::Full,
-        }
-    }
-}
+/// Which packages make the base of the image: the resolver's variants, as mmdebstrap's
+/// `--variant` (`essential`, `apt`, `minbase`, `important`, `standard`) plus `distroless`.
+pub use crate::apt::Variant;
 
 /// Layer compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -80,6 +80,16 @@ impl Variant {
         }
     }
 
+    /// The install flavour this variant builds: distroless images get no package manager
+    /// database beyond `status.d` and run no maintainer scripts; every other variant is a full
+    /// image.
+    pub fn flavour(self) -> crate::apt::install::Flavour {
+        match self {
+            Variant::Distroless => crate::apt::install::Flavour::Distroless,
+            _ => crate::apt::install::Flavour::Full,
+        }
+    }
+
     /// Whether stage 1 installs the `Essential: yes` set.
     pub fn includes_essential(self) -> bool {
         !matches!(self, Variant::Distroless)
