@@ -15,6 +15,9 @@ pub enum Error {
     /// An error from mbi-layer (scanning, writing or unpacking layers).
     #[error(transparent)]
     Layer(#[from] mbi_layer::Error),
+    /// An error from mbi-registry (talking to a registry: auth, transfer, verification).
+    #[error(transparent)]
+    Registry(#[from] mbi_registry::Error),
     /// An I/O error on a path.
     #[error("{op} {path}: {source}")]
     Io {
