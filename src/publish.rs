@@ -259,7 +259,9 @@ pub fn copy(
     if options.all && matches!(dst, ImageReference::DockerArchive { .. }) {
         return Err(Error::Destination {
             reference: dst.to_string(),
-            reason: "a docker archive holds single-platform images; choose a platform instead of --all".into(),
+            reason:
+                "a docker archive holds single-platform images; choose a platform instead of --all"
+                    .into(),
         });
     }
     match (registry_reference(src)?, registry_reference(dst)?) {
@@ -375,7 +377,10 @@ fn copy_local(
         options.clone()
     } else {
         // The image chosen above, named for the transport's own selection.
-        CopyOptions { platform: options.platform.clone().or_else(|| root.platform.clone()), all: false }
+        CopyOptions {
+            platform: options.platform.clone().or_else(|| root.platform.clone()),
+            all: false,
+        }
     };
     drop(source);
     match dst {

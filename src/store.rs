@@ -154,9 +154,7 @@ impl BlobStore for PinnedStore {
             return self.upper.open(digest);
         }
         match self.pinned.get(digest) {
-            Some(p) => {
-                Ok(Box::new(SharedReader { inner: p.reader.clone(), pos: 0, size: p.size }))
-            }
+            Some(p) => Ok(Box::new(SharedReader { inner: p.reader.clone(), pos: 0, size: p.size })),
             None => Err(mbi_core::Error::BlobNotFound(digest.clone())),
         }
     }
@@ -258,7 +256,7 @@ mod tests {
         rest.clear();
         a.read_to_end(&mut rest).unwrap();
         assert_eq!(rest, &layer[layer.len() - 5..]);
-        assert!(a.seek(SeekFrom::Current(-1000)).is_err());
+        assert!(a.seek(SeekFrom::Current(-10_000)).is_err());
         assert_eq!(pinned.stat(&cd).unwrap(), Some(cn));
         assert!(pinned.open(&mbi_core::Digest::sha256(b"absent")).is_err());
     }

@@ -91,7 +91,10 @@ fn copy_and_from_dir_round_trip_through_a_registry_with_skopeo() {
     assert_eq!(local_raw(&e), local_raw(&d));
     let rootfs = t.path().join("rootfs");
     ok(mbi().args(["unpack", &e]).arg(&rootfs));
-    assert_eq!(fs::read(rootfs.join("data.bin")).unwrap(), fs::read(src2.join("data.bin")).unwrap());
+    assert_eq!(
+        fs::read(rootfs.join("data.bin")).unwrap(),
+        fs::read(src2.join("data.bin")).unwrap()
+    );
 
     // Registry to registry (a mount or a stream), then a tag list.
     let third = format!("docker://{}/other/app:copied", reg.host());
@@ -100,28 +103,32 @@ fn copy_and_from_dir_round_trip_through_a_registry_with_skopeo() {
 
     // from-dir straight to a registry, on a base pulled from it; skopeo reads the result.
     let built = format!("docker://{}/team/app:v3", reg.host());
-    let v3 = digest_line(&ok(mbi()
-        .arg("from-dir")
-        .arg(&src2)
-        .args(["--base", &pushed, "--out", &built, "--source-date-epoch", "1700000000"])));
+    let v3 = digest_line(&ok(mbi().arg("from-dir").arg(&src2).args([
+        "--base",
+        &pushed,
+        "--out",
+        &built,
+        "--source-date-epoch",
+        "1700000000",
+    ])));
     let raw = remote_raw(&built);
     assert_eq!(Digest::sha256(&raw).to_string(), v3);
-    let info: serde_json::Value = serde_json::from_slice(&skopeo(&[
-        "inspect",
-        "--tls-verify=false",
-        &built,
-    ]))
-    .unwrap();
+    let info: serde_json::Value =
+        serde_json::from_slice(&skopeo(&["inspect", "--tls-verify=false", &built])).unwrap();
     assert_eq!(info["Layers"].as_array().unwrap().len(), 2);
     let f = t.path().join("f");
     skopeo(&["copy", "--src-tls-verify=false", &built, &oci(&f, "v3")]);
     assert_eq!(local_raw(&oci(&f, "v3")), raw);
     // The same build to a local layout gives the same digest (the push changed nothing).
     let local_v3 = oci(&t.path().join("g"), "v3");
-    let again = digest_line(&ok(mbi()
-        .arg("from-dir")
-        .arg(&src2)
-        .args(["--base", &a, "--out", &local_v3, "--source-date-epoch", "1700000000"])));
+    let again = digest_line(&ok(mbi().arg("from-dir").arg(&src2).args([
+        "--base",
+        &a,
+        "--out",
+        &local_v3,
+        "--source-date-epoch",
+        "1700000000",
+    ])));
     assert_eq!(again, v3);
 
     // Tags, as lines and as JSON.
@@ -189,15 +196,9 @@ fn credentials_from_flags_files_and_environment() {
     )
     .unwrap();
     let authfile = cfg_dir.join("config.json");
-    assert_eq!(
-        ok(mbi().args(["tags", &target, "--authfile"]).arg(&authfile)).trim(),
-        "v1"
-    );
+    assert_eq!(ok(mbi().args(["tags", &target, "--authfile"]).arg(&authfile)).trim(), "v1");
     assert_eq!(ok(mbi().args(["tags", &target]).env("DOCKER_CONFIG", &cfg_dir)).trim(), "v1");
-    assert_eq!(
-        ok(mbi().args(["tags", &target]).env("REGISTRY_AUTH_FILE", &authfile)).trim(),
-        "v1"
-    );
+    assert_eq!(ok(mbi().args(["tags", &target]).env("REGISTRY_AUTH_FILE", &authfile)).trim(), "v1");
     let b = oci(&t.path().join("b"), "v1");
     assert_eq!(
         digest_line(&ok(mbi().args(["copy", &target, &b, "--authfile"]).arg(&authfile))),
@@ -302,7 +303,13 @@ fn all_copies_a_two_platform_index() {
     );
     assert_eq!(local_raw(&back), local_raw(&multi));
     let arm_ref = oci(&t.path().join("back"), "arm");
-    ok(mbi().args(["copy", &oci(&t.path().join("back"), "all"), &arm_ref, "--platform", "linux/arm64"]));
+    ok(mbi().args([
+        "copy",
+        &oci(&t.path().join("back"), "all"),
+        &arm_ref,
+        "--platform",
+        "linux/arm64",
+    ]));
     assert_eq!(local_raw(&arm_ref), arm.manifest_bytes());
     let copied = format!("docker://{}/multi/copy:v1", reg.host());
     assert_eq!(

@@ -117,10 +117,7 @@ pub fn auth_config(
     match &args.authfile {
         Some(f) => {
             if !f.is_file() {
-                return Err(CliError::failure(format!(
-                    "--authfile {}: no such file",
-                    f.display()
-                )));
+                return Err(CliError::failure(format!("--authfile {}: no such file", f.display())));
             }
             auth = auth.with_auth_file(f.clone());
         }
@@ -174,7 +171,6 @@ pub fn remote(
     Ok(Some(Remote::new(client, ctx.runtime()?.handle().clone())))
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -217,7 +213,8 @@ mod tests {
         let a = auth_config(&args, &RegistryEnv::default(), &["r.test".into()]).unwrap();
         assert_eq!(a.resolve("r.test", "x").unwrap(), Some(Credentials::basic("u", "p:w")));
         assert_eq!(a.resolve("other.test", "x").unwrap(), None);
-        let args = RegistryArgs { authfile: Some("/nonexistent.json".into()), ..Default::default() };
+        let args =
+            RegistryArgs { authfile: Some("/nonexistent.json".into()), ..Default::default() };
         assert_eq!(auth_config(&args, &RegistryEnv::default(), &[]).unwrap_err().exit_code(), 1);
     }
 }
