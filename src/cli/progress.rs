@@ -24,6 +24,8 @@ enum Mode {
 #[derive(Debug)]
 pub struct Reporter {
     mode: Mode,
+    /// On a terminal: where every bar and spinner is drawn, so that they share the screen.
+    multi: Option<MultiProgress>,
 }
 
 impl Reporter {
@@ -36,7 +38,16 @@ impl Reporter {
         } else {
             Mode::Lines
         };
-        Reporter { mode }
+        let multi = (mode == Mode::Terminal)
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Reporter { mode, multi }
+    }
+
+    fn add(&self, bar: ProgressBar) -> ProgressBar {
+        match &self.multi {
+            Some(m) => m.add(bar),
+            None => bar,
+        }
     }
 
     /// A spinner for work of unknown length (shown on a terminal only).
@@ -46,9 +57,11 @@ impl Reporter {
         }
         let style = ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
-            .with_style(style)
-            .with_message(message.into());
+        let bar = self.add(
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
+                .with_style(style)
+                .with_message(message.into()),
+        );
         bar.enable_steady_tick(Duration::from_millis(120));
         Task { bar: Some(bar) }
     }
@@ -63,9 +76,11 @@ impl Reporter {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
-        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
-            .with_style(style)
-            .with_message(message.into());
+        let bar = self.add(
+            ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden())
+                .with_style(style)
+                .with_message(message.into()),
+        );
         bar.enable_steady_tick(Duration::from_millis(250));
         Task { bar: Some(bar) }
     }
@@ -75,9 +90,8 @@ impl Reporter {
     pub fn registry_progress(&self) -> Option<Arc<dyn Progress>> {
         match self.mode {
             Mode::Quiet => None,
-            mode => Some(Arc::new(RegistryBars {
-                multi: (mode == Mode::Terminal)
-                    .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            _ => Some(Arc::new(RegistryBars {
+                multi: self.multi.clone(),
                 bars: Mutex::new(HashMap::new()),
             })),
         }
@@ -85,16 +99,25 @@ impl Reporter {
 
     /// Reports a finished step.
     pub fn step(&self, message: impl std::fmt::Display) {
-        if self.mode != Mode::Quiet {
-            eprintln!("{message}");
+        self.line(message.to_string());
+    }
+
+    /// A line above the bars (or plain on stderr).
+    fn line(&self, line: String) {
+        match (&self.multi, self.mode) {
+            (_, Mode::Quiet) => {}
+            (Some(m), _) => {
+                if m.println(&line).is_err() {
+                    eprintln!("{line}");
+                }
+            }
+            (None, _) => eprintln!("{line}"),
         }
     }
 
     /// Reports something the user should know about although the command goes on.
     pub fn warn(&self, message: impl std::fmt::Display) {
-        if self.mode != Mode::Quiet {
-            eprintln!("mbi: warning: {message}");
-        }
+        self.line(format!("mbi: warning: {message}"));
     }
 }
 

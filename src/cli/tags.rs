@@ -19,7 +19,8 @@ pub struct Args {
     #[arg(value_name = "docker://REPO")]
     pub repo: ImageReference,
 
-    /// Print JSON instead of one tag per line.
+    /// Print one JSON object instead of one tag per line:
+    /// {"repository": "REGISTRY/REPOSITORY", "tags": ["TAG", …]}.
     #[arg(long)]
     pub json: bool,
 
