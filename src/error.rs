@@ -22,6 +22,9 @@ pub enum Error {
     /// A build could not go on (an inconsistent lockfile, no sources, …): the reason says why.
     #[error("{0}")]
     Build(String),
+    /// An error from mbi-registry (talking to a registry: auth, transfer, verification).
+    #[error(transparent)]
+    Registry(#[from] mbi_registry::Error),
     /// An I/O error on a path.
     #[error("{op} {path}: {source}")]
     Io {

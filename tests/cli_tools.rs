@@ -477,7 +477,7 @@ fn inspect_agrees_with_skopeo_for_images_and_indexes() {
         skopeo_raw(&oci(&layout, "arm"))
     );
 
-    // Copying an index: whole (--all), or one platform; a docker archive needs a platform.
+    // Copying an index: whole (--all), or one platform (the host's by default, as skopeo).
     let all = format!("oci-archive:{}:m", t.path().join("all.tar").display());
     assert_eq!(
         digest_line(&ok(mbi().args(["copy", "--all", &multi, &all]))),
@@ -485,10 +485,15 @@ fn inspect_agrees_with_skopeo_for_images_and_indexes() {
     );
     assert_eq!(Digest::sha256(&skopeo_raw(&all)).to_string(), index.digest().to_string());
     let one = format!("docker-archive:{}:example/arm:1", t.path().join("arm.tar").display());
-    let (code, line) = fails(mbi().args(["copy", &multi, &one]));
+    let (code, line) = fails(mbi().args(["copy", "--all", &multi, &one]));
     assert_eq!(code, 1);
     assert!(line.contains("platform"), "{line}");
     assert!(!t.path().join("arm.tar").exists());
+    let host = mbi::core::Platform::host().architecture;
+    if ["amd64", "arm64"].contains(&host.as_str()) {
+        ok(mbi().args(["copy", &multi, &one]));
+        assert_eq!(skopeo_inspect(&one)["Architecture"], host.as_str());
+    }
     ok(mbi().args(["copy", "--platform", "linux/arm64", &multi, &one]));
     assert_eq!(skopeo_inspect(&one)["Architecture"], "arm64");
     let (_, line) = fails(mbi().args(["unpack", &multi]).arg(t.path().join("nowhere")));

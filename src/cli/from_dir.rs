@@ -1,13 +1,13 @@
 //! `mbi from-dir`: one layer made from a directory, on a base image or from scratch.
 //!
-//! Library calls: [`transport::open`] + `Source::image` (base, read in place) →
-//! [`Destination::prepare`] → [`FileTree::from_dir`] → [`LayerWriter::write_tree`] into the
+//! Library calls: [`mbi::publish::open_source`] + `Source::image` (base, read in place, or
+//! pulled from a registry) → [`Destination::prepare_with`] → [`FileTree::from_dir`] → [`LayerWriter::write_tree`] into the
 //! destination's store → [`ImageBuilder`] (`from_image` or `new`, `append_layer`, config) →
 //! `build` over an [`OverlayStore`] of the new blobs and the base's → [`Destination::publish`].
 
 use std::path::PathBuf;
 
-use mbi::core::transport::{self, ImageReference};
+use mbi::core::transport::ImageReference;
 use mbi::core::{ExposedPort, HistoryEntry, ImageBuilder, MemoryStore, Platform};
 use mbi::layer::{FileTree, FromDirOptions, LayerCompression, LayerOptions, LayerWriter};
 use mbi::publish::Destination;
@@ -15,6 +15,7 @@ use mbi::store::OverlayStore;
 
 use super::args::{self, Argv, KeyValue};
 use super::progress::human;
+use super::registry_args::{self, RegistryArgs};
 use super::{CliError, Context, Ctx};
 
 /// What `created_by` says in the history entry of the layer `from-dir` makes.
@@ -45,7 +46,7 @@ pub struct Args {
     pub dir: PathBuf,
 
     /// Where to write the image (oci:DIR[:TAG], oci-archive:FILE[:TAG],
-    /// docker-archive:FILE[:NAME:TAG]).
+    /// docker-archive:FILE[:NAME:TAG], docker://REGISTRY/REPO[:TAG]).
     #[arg(long, value_name = "DEST")]
     pub out: ImageReference,
 
@@ -127,6 +128,10 @@ pub struct Args {
     /// Keep the files' numeric owners instead of making everything 0:0.
     #[arg(long)]
     pub keep_owners: bool,
+
+    /// Registry access (for docker:// in --out and --base).
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 fn compression(args: &Args) -> Result<LayerCompression, CliError> {
@@ -172,9 +177,21 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         Err(e) => return Err(e).with_context(|| format!("directory {}", args.dir.display())),
     }
 
+    let mut refs = vec![&args.out];
+    refs.extend(&args.base);
+    let remote = registry_args::remote(&args.registry, ctx, &refs)?;
+
     let base = match &args.base {
         Some(r) => {
-            let source = transport::open(r).with_context(|| format!("base image {r}"))?;
+            let task = ctx.progress.spinner(format!("Opening base image {r}"));
+            let source = mbi::publish::open_source(
+                r,
+                remote.as_ref(),
+                &ctx.temp_dir,
+                args.platform.as_ref(),
+            )
+            .with_context(|| format!("base image {r}"))?;
+            drop(task);
             let image =
                 source.image(args.platform.as_ref()).with_context(|| format!("base image {r}"))?;
             Some((source, image))
@@ -182,7 +199,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         None => None,
     };
 
-    let dest = Destination::prepare(&args.out, &ctx.temp_dir)
+    let dest = Destination::prepare_with(&args.out, &ctx.temp_dir, remote.as_ref())
         .with_context(|| format!("preparing {}", args.out))?;
 
     let task = ctx.progress.spinner(format!("Scanning {}", args.dir.display()));

@@ -15,12 +15,15 @@ mod error;
 mod from_dir;
 mod inspect;
 mod progress;
+pub mod registry_args;
+mod tags;
 mod unpack;
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use clap::{Parser, Subcommand};
 
@@ -30,7 +33,8 @@ use progress::Reporter;
 /// mbi: reproducible OCI images from directories and distributions' package repositories.
 ///
 /// Images are named as skopeo names them: oci:DIR[:TAG], oci-archive:FILE[:TAG],
-/// docker-archive:FILE[:NAME:TAG] (or docker-archive:FILE:@N to read the N-th image).
+/// docker-archive:FILE[:NAME:TAG] (or docker-archive:FILE:@N to read the N-th image),
+/// docker://[REGISTRY/]REPOSITORY[:TAG|@DIGEST] (a registry).
 ///
 /// Exit status: 0 success, 1 failure, 2 invalid command line.
 #[derive(Debug, Parser)]
@@ -62,6 +66,8 @@ pub enum Command {
     Unpack(unpack::Args),
     /// Print a JSON summary of an image or index (or its raw manifest or config).
     Inspect(inspect::Args),
+    /// List the tags of a registry repository.
+    Tags(tags::Args),
 }
 
 /// What every subcommand gets besides its flags: the reporter and the environment, read once
@@ -74,6 +80,10 @@ pub struct Ctx {
     pub source_date_epoch: Option<OsString>,
     /// Where temporary files go (`TMPDIR`, else `/tmp`).
     pub temp_dir: PathBuf,
+    /// Where registry credentials are looked up.
+    pub registry_env: registry_args::RegistryEnv,
+    /// The tokio runtime for registry I/O, created on first use ([`Ctx::runtime`]).
+    runtime: OnceLock<tokio::runtime::Runtime>,
 }
 
 impl Ctx {
@@ -82,7 +92,23 @@ impl Ctx {
             progress: Reporter::new(quiet),
             source_date_epoch: std::env::var_os("SOURCE_DATE_EPOCH"),
             temp_dir: std::env::temp_dir(),
+            registry_env: registry_args::RegistryEnv::from_env(),
+            runtime: OnceLock::new(),
         }
+    }
+
+    /// The process's one tokio runtime (multi-threaded, so that synchronous code can block
+    /// on it from the main thread), created on first use.
+    pub fn runtime(&self) -> Result<&tokio::runtime::Runtime, CliError> {
+        if let Some(rt) = self.runtime.get() {
+            return Ok(rt);
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("mbi-io")
+            .enable_all()
+            .build()
+            .context("starting the I/O runtime")?;
+        Ok(self.runtime.get_or_init(|| rt))
     }
 
     /// Writes to stdout. A closed pipe (`mbi inspect … | head`) is not an error.
@@ -106,6 +132,7 @@ pub fn run(command: Command, ctx: &Ctx) -> Result<(), CliError> {
         Command::Copy(a) => copy::run(a, ctx),
         Command::Unpack(a) => unpack::run(a, ctx),
         Command::Inspect(a) => inspect::run(a, ctx),
+        Command::Tags(a) => tags::run(a, ctx),
     }
 }
 

@@ -12,10 +12,14 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use mbi::core::{BlobStore, Descriptor, Digest, MediaType};
 
-/// The `mbi` binary under test, with a clean environment for the variables it reads.
+/// The `mbi` binary under test, with a clean environment for the variables it reads
+/// (credential files are looked up only where a test puts them).
 pub fn mbi() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mbi"));
-    c.env_remove("SOURCE_DATE_EPOCH");
+    for v in ["SOURCE_DATE_EPOCH", "DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR"] {
+        c.env_remove(v);
+    }
+    c.env("HOME", "/nonexistent-mbi-test-home");
     c
 }
 
