@@ -11,6 +11,7 @@ use std::process::Command;
 use cli_support::*;
 use mbi_testkit::apt::{Deb, DebCompression, FIXTURE_EPOCH, FixtureRepo, Publish};
 use mbi_testkit::http::StaticServer;
+use mbi_testkit::registry::{RegistryAuth, TestRegistry};
 
 struct Repo {
     repo: FixtureRepo,
@@ -251,6 +252,22 @@ fn full_image_has_a_dpkg_database_and_multi_arch_builds_an_index() {
     .unwrap();
     assert_eq!(index["manifests"].as_array().unwrap().len(), 2, "{index}");
     assert_eq!(digest, format!("sha256:{}", sha256_hex(&skopeo_raw_bytes(&oci(&out, "multi")))));
+
+    // The same build straight to a registry: the same index, which skopeo reads there.
+    if mbi_testkit::registry::registry_available() {
+        let reg = TestRegistry::start(RegistryAuth::Anonymous).unwrap();
+        let pushed = format!("docker://{}/base/fixture:multi", reg.host());
+        assert_eq!(build(&spec, &cache, &pushed, &[]), digest);
+        let raw = ok_bytes(Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &pushed,
+        ]));
+        assert_eq!(raw, skopeo_raw_bytes(&oci(&out, "multi")));
+    } else {
+        eprintln!("SKIP (part): needs docker-registry for the docker:// build");
+    }
 
     // Only amd64 this time, into another layout: an image, one layer per source package.
     let one = t.path().join("one");

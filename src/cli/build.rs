@@ -12,6 +12,7 @@ use mbi::distro::spec::Spec;
 use mbi::publish::Destination;
 
 use super::progress::{Task, human};
+use super::registry_args::{self, RegistryArgs};
 use super::{CliError, Context, Ctx};
 
 /// What `build` and `lock` share: the spec and where packages come from.
@@ -49,9 +50,13 @@ pub struct BuildArgs {
     pub spec: SpecArgs,
 
     /// Where to write the image (oci:DIR[:TAG], oci-archive:FILE[:TAG],
-    /// docker-archive:FILE[:NAME:TAG]).
+    /// docker-archive:FILE[:NAME:TAG], docker://REGISTRY/REPO[:TAG]).
     #[arg(long, value_name = "DEST")]
     pub out: ImageReference,
+
+    /// Registry access for a docker:// destination.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 
     /// Build exactly what this lockfile (from `mbi lock`) says, without resolving.
     #[arg(long, value_name = "FILE")]
@@ -111,13 +116,6 @@ fn default_cache_dir() -> Result<PathBuf, CliError> {
         Some(h) => Ok(PathBuf::from(h).join(".cache/mbi")),
         None => Err(CliError::usage("neither XDG_CACHE_HOME nor HOME is set: give --cache-dir")),
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
 }
 
 /// Turns build events into progress bars and lines on stderr.
@@ -184,7 +182,8 @@ pub fn run_lock(args: LockArgs, ctx: &Ctx) -> Result<(), CliError> {
     let options = options(&args.spec, ctx)?;
     let progress = Progress::new(ctx);
     let on = |e: &BuildEvent| progress.on(e);
-    let lock = runtime()?
+    let lock = ctx
+        .runtime()?
         .block_on(mbi::build::lock(&spec, &options, &on))
         .with_context(|| format!("locking {}", args.spec.spec.display()))?;
     progress.finish();
@@ -211,11 +210,12 @@ pub fn run_build(args: BuildArgs, ctx: &Ctx) -> Result<(), CliError> {
     let spec = load_spec(&args.spec.spec)?;
     let options = options(&args.spec, ctx)?;
     // Check the destination before the long work, so a typo costs nothing.
-    let dest = Destination::prepare(&args.out, &ctx.temp_dir)
+    let remote = registry_args::remote(&args.registry, ctx, &[&args.out])?;
+    let dest = Destination::prepare_with(&args.out, &ctx.temp_dir, remote.as_ref())
         .with_context(|| format!("preparing {}", args.out))?;
     let progress = Progress::new(ctx);
     let on = |e: &BuildEvent| progress.on(e);
-    let rt = runtime()?;
+    let rt = ctx.runtime()?;
     let lock = match &args.lock {
         Some(path) => {
             let lock = Lockfile::read(path)?;
@@ -234,7 +234,6 @@ pub fn run_build(args: BuildArgs, ctx: &Ctx) -> Result<(), CliError> {
     let fetched = rt
         .block_on(mbi::build::fetch(&spec, &lock, &options, &on))
         .context("downloading packages")?;
-    drop(rt);
     let built = mbi::build::assemble(&spec, &lock, &fetched, dest.store(), &options, &on)
         .with_context(|| format!("building {}", args.spec.spec.display()))?;
     progress.finish();
