@@ -898,20 +898,3 @@ mod tests {
         assert!(e.contains(&format!("line {want}")), "{e} (want {want})");
     }
 }
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn sizes() {
-        use crate::apt::*;
-        eprintln!(
-            "BinaryPackage {} Relation {} Alternatives {} DebVersion {} OptVer {} ArchQ {} Digest {}",
-            size_of::<BinaryPackage>(),
-            size_of::<Relation>(),
-            size_of::<Alternatives>(),
-            size_of::<DebVersion>(),
-            size_of::<Option<(VersionOp, DebVersion)>>(),
-            size_of::<Option<ArchQualifier>>(),
-            size_of::<mbi_core::Digest>()
-        );
-    }
-}
