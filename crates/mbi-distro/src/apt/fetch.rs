@@ -513,16 +513,23 @@ impl Apt {
             }
         };
         let ctx = format!("{dist_url}{file}");
-        let m = self.verify_meta(
-            e,
-            file,
-            &bytes,
-            detached.as_deref(),
-            keyring.as_ref(),
-            &policy,
-            insecure_ok,
-            &ctx,
-        )?;
+        // Signature checks are CPU work (RSA-4096, a few ms each): on a blocking thread, so
+        // the suites of one refresh verify in parallel.
+        let (this, entry) = (self.clone(), e.clone());
+        let m = tokio::task::spawn_blocking(move || {
+            this.verify_meta(
+                &entry,
+                file,
+                &bytes,
+                detached.as_deref(),
+                keyring.as_ref(),
+                &policy,
+                insecure_ok,
+                &ctx,
+            )
+        })
+        .await
+        .map_err(|e| Error::Config(format!("signature task failed: {e}")))??;
         self.finish_meta(e, m, opts)
     }
 
