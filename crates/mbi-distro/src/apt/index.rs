@@ -747,10 +747,8 @@ fn parse_sha256(hex: &[u8]) -> Option<Digest> {
     text[..7].copy_from_slice(b"sha256:");
     text[7..].copy_from_slice(hex);
     let lower = hex.iter().all(|&c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
-    if lower {
-        if let Some(d) = std::str::from_utf8(&text).ok().and_then(|t| t.parse().ok()) {
-            return Some(d);
-        }
+    if lower && let Some(d) = std::str::from_utf8(&text).ok().and_then(|t| t.parse().ok()) {
+        return Some(d);
     }
     let mut raw = [0u8; 32];
     let mut bad = 0u8;

@@ -310,8 +310,7 @@ impl Interner {
         let hash = hash_span(data, start, end);
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
-        loop {
-            let Some(slot) = self.slots.get(i) else { break };
+        while let Some(slot) = self.slots.get(i) {
             match &slot.text {
                 Some(t) if slot.hash == hash && t.as_bytes() == b => return t.clone(),
                 Some(_) => i = (i + 1) & mask,

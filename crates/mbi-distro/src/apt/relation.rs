@@ -302,10 +302,10 @@ impl std::ops::DerefMut for RelationVec {
 
 impl From<Vec<Relation>> for RelationVec {
     fn from(mut v: Vec<Relation>) -> Self {
-        if v.len() == 1 {
-            if let Some(r) = v.pop() {
-                return RelationVec::one(r);
-            }
+        if v.len() == 1
+            && let Some(r) = v.pop()
+        {
+            return RelationVec::one(r);
         }
         RelationVec(Repr::Many(v))
     }

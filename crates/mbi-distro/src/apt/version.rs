@@ -157,12 +157,12 @@ impl DebVersion {
 
     /// Whether the version carries a Debian revision.
     pub fn has_revision(&self) -> bool {
-        (self.up_end as usize) < self.text.as_bytes().len()
+        (self.up_end as usize) < self.text.len()
     }
 
     #[inline]
     fn revision_start(&self) -> usize {
-        let len = self.text.as_bytes().len();
+        let len = self.text.len();
         if (self.up_end as usize) < len { self.up_end as usize + 1 } else { len }
     }
 
