@@ -351,18 +351,6 @@ fn created(sig: &Signature) -> Option<i64> {
 }
 
 /// Whether the primary key (`sub == None`) or a subkey of `cert` may sign at time `t`.
-/// Whether `sig` can be a signature made by `key`: false when it names issuers and none is
-/// `key`. Certifications by other keys (Debian's archive keys carry many) then cost no RSA
-/// verification; a signature naming no issuer is still verified. (The issuer may sit in the
-/// unhashed area: altering it can only make a genuine self-signature be skipped, never make a
-/// foreign one count.)
-fn may_be_issued_by(sig: &Signature, key: &dyn KeyDetails) -> bool {
-    let (ids, fps) = (sig.issuer_key_id(), sig.issuer_fingerprint());
-    (ids.is_empty() && fps.is_empty())
-        || ids.iter().any(|id| **id == key.legacy_key_id())
-        || fps.iter().any(|fp| **fp == key.fingerprint())
-}
-
 fn key_usable(
     cert: &SignedPublicKey,
     sub: Option<&SignedPublicSubKey>,
@@ -374,10 +362,7 @@ fn key_usable(
         return Err("primary key created after the signature".into());
     }
     for r in &cert.details.revocation_signatures {
-        if r.typ() == Some(SignatureType::KeyRevocation)
-            && may_be_issued_by(r, primary)
-            && r.verify_key(primary).is_ok()
-        {
+        if r.typ() == Some(SignatureType::KeyRevocation) && r.verify_key(primary).is_ok() {
             return Err("primary key revoked".into());
         }
     }
@@ -388,17 +373,15 @@ fn key_usable(
         u.signatures.iter().map(move |s| {
             let ok = s.is_certification()
                 && s.typ() != Some(SignatureType::CertRevocation)
-                && may_be_issued_by(s, primary)
                 && s.verify_certification(primary, Tag::UserId, &u.id).is_ok();
             (s, ok)
         })
     });
-    let direct = cert.details.direct_signatures.iter().map(|s| {
-        let ok = s.typ() == Some(SignatureType::Key)
-            && may_be_issued_by(s, primary)
-            && s.verify_key(primary).is_ok();
-        (s, ok)
-    });
+    let direct = cert
+        .details
+        .direct_signatures
+        .iter()
+        .map(|s| (s, s.typ() == Some(SignatureType::Key) && s.verify_key(primary).is_ok()));
     for (s, ok) in uid_sigs.chain(direct) {
         if ok
             && let Some(c) = created(s)
