@@ -6,6 +6,14 @@
 //! Input: `$MBI_APT_PACKAGES` (an uncompressed Packages file), else the largest index in the
 //! cache the live test fills (`$MBI_APT_LIVE_CACHE`, default `<tmp>/mbi-apt-live-cache`).
 //! Without either it prints SKIP and exits.
+//!
+//! Second part, the loading + resolving half of `mbi lock` with a warm cache: `Apt::refresh`
+//! (offline: verified InRelease and decompressed indexes from the cache the live test fills;
+//! signatures, dates and index sizes are checked as on every run) for the host's bookworm,
+//! bookworm-updates and bookworm-security `main`, then `Resolver::new` over every package and
+//! a distroless `curl` request, against `apt-get install -s --no-install-recommends curl` with
+//! a warm isolated apt root (`crates/mbi-distro/tests/resolve_support`), in the same run.
+//! Skipped with a message when the cache or the apt root is missing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,8 +21,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use mbi_distro::apt::IndexOrigin;
+use mbi_distro::apt::fetch::{Apt, CheckTime, RefreshOptions};
 use mbi_distro::apt::index::{ParseOptions, parse_packages};
+use mbi_distro::apt::sources::{SignedBy, SourceEntry, load_host_sources};
+use mbi_distro::apt::{IndexOrigin, Request, Resolver, Variant};
+
+#[path = "../crates/mbi-distro/tests/resolve_support/mod.rs"]
+#[allow(missing_docs, clippy::all, dead_code)]
+mod resolve_support;
 
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -77,6 +91,103 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
+    parse_bench();
+    lock_bench();
+}
+
+const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
+fn live_cache() -> PathBuf {
+    std::env::var_os("MBI_APT_LIVE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("mbi-apt-live-cache"))
+}
+
+/// The host's bookworm suites, `main` only, with the Debian keyring (as the live test uses).
+fn bookworm_sources() -> Vec<SourceEntry> {
+    let wanted = ["bookworm", "bookworm-updates", "bookworm-security"];
+    let mut v: Vec<SourceEntry> = load_host_sources(Path::new("/"))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| wanted.contains(&e.suite.as_str()))
+        .collect();
+    for s in &mut v {
+        s.components = vec!["main".into()];
+        s.signed_by = Some(SignedBy::Keyrings(vec![KEYRING.into()]));
+    }
+    v
+}
+
+/// One warm `mbi lock`-like run: load every index from the cache, build the resolver, resolve
+/// `curl`. Returns the number of packages resolved.
+fn lock_once(rt: &tokio::runtime::Runtime, apt: &Apt, sources: &[SourceEntry]) -> usize {
+    let mut opts = RefreshOptions::new(&["amd64"], CheckTime::SkipTimeChecks);
+    opts.offline = true;
+    let snap = rt.block_on(apt.refresh(sources, &opts)).expect("warm refresh");
+    let resolver = Resolver::new(snap.packages, "amd64");
+    let req = Request::new(Variant::Distroless).with_packages(["curl"]).expect("request");
+    resolver.resolve(&req).expect("resolves").packages.len()
+}
+
+fn lock_bench() {
+    let sources = bookworm_sources();
+    let cache = live_cache();
+    if sources.is_empty() || !Path::new(KEYRING).exists() || !cache.join("apt/lists").is_dir() {
+        eprintln!(
+            "SKIP lock bench: needs the host's bookworm apt sources, {KEYRING} and a warm cache \
+             at {} (run `cargo test -p mbi-distro --test apt_live`)",
+            cache.display()
+        );
+        return;
+    }
+    let Some(root) = resolve_support::live_apt_root() else {
+        eprintln!("SKIP lock bench: no isolated apt root (no host apt sources / mirror)");
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let apt = Apt::new(&cache).expect("cache");
+    let n = lock_once(&rt, &apt, &sources);
+    eprintln!("lock bench: curl resolves to {n} packages");
+    let apt_get = || {
+        let out = resolve_support::apt_get(&root)
+            .args(["-s", "--no-install-recommends", "install", "curl"])
+            .output()
+            .expect("apt-get runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    apt_get(); // warm apt's binary cache
+
+    let mut c = Criterion::default().configure_from_args().sample_size(10);
+    {
+        let mut g = c.benchmark_group("apt_lock_warm");
+        g.measurement_time(Duration::from_secs(8));
+        g.bench_function("mbi_refresh_resolve_curl", |b| b.iter(|| lock_once(&rt, &apt, &sources)));
+        g.bench_function("apt_get_install_s_curl", |b| b.iter(apt_get));
+        g.finish();
+    }
+    c.final_summary();
+    let (mut ours, mut theirs) = (vec![], vec![]);
+    for _ in 0..5 {
+        let t = Instant::now();
+        lock_once(&rt, &apt, &sources);
+        ours.push(t.elapsed());
+        let t = Instant::now();
+        apt_get();
+        theirs.push(t.elapsed());
+    }
+    let (ours, theirs) = (median(ours), median(theirs));
+    eprintln!(
+        "RATIO warm lock (load + resolve curl): mbi {ours:?}; apt-get install -s curl {theirs:?}; \
+         ratio apt/mbi = {:.1}x",
+        theirs.as_secs_f64() / ours.as_secs_f64()
+    );
+}
+
+fn parse_bench() {
     let Some(path) = find_input() else {
         eprintln!(
             "SKIP apt bench: no Packages file (set MBI_APT_PACKAGES, or run the live test \

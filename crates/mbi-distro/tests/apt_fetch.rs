@@ -503,3 +503,29 @@ async fn flat_repository() {
         apt.fetch_packages(&snap.packages, &FetchOptions::default(), &|_| {}).await.unwrap();
     assert!(paths.iter().all(|p| p.exists()));
 }
+
+#[tokio::test]
+async fn damaged_cached_index_is_fetched_again() {
+    let sc = serve(standard_repo(), &Publish::default());
+    let a = sc.refresh(&["stable"]).await.unwrap();
+    let idx = walk(&sc.cache.path().join("apt/indexes"));
+    assert!(!idx.is_empty());
+    for p in &idx {
+        let b = std::fs::read(p).unwrap();
+        std::fs::write(p, &b[..b.len() / 2]).unwrap(); // truncated: size no longer matches
+    }
+    sc.server.reset_stats();
+    let b = sc.refresh(&["stable"]).await.unwrap();
+    assert_eq!(names(&a), names(&b));
+    assert!(sc.server.all_requests().iter().any(|(p, _)| p.contains("binary-amd64")));
+    // Same-size damage is caught by the explicit check, and the next refresh repairs it.
+    for p in &idx {
+        let mut b = std::fs::read(p).unwrap();
+        b[0] ^= 1;
+        std::fs::write(p, &b).unwrap();
+    }
+    let cache = mbi_distro::apt::cache::Cache::new(sc.cache.path()).unwrap();
+    assert_eq!(cache.verify_indexes().unwrap(), idx.len());
+    assert_eq!(names(&sc.refresh(&["stable"]).await.unwrap()), names(&a));
+    assert_eq!(cache.verify_indexes().unwrap(), 0);
+}

@@ -81,6 +81,34 @@ impl Cache {
     }
 }
 
+impl Cache {
+    /// Re-hashes every decompressed index named by its SHA-256 and deletes those whose content
+    /// no longer matches their name (disk damage or tampering with the cache directory); the
+    /// next refresh downloads them again. Returns how many were deleted. A refresh itself only
+    /// checks the size of a cached index: it trusts the name, which only a verified, atomically
+    /// renamed file gets.
+    pub fn verify_indexes(&self) -> Result<usize, Error> {
+        let dir = self.root.join("apt/indexes");
+        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("read directory", &dir, e))?;
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("read directory", &dir, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.len() != 64 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            let path = entry.path();
+            let bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+            if Digest::sha256(&bytes).hex() != name {
+                std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
 /// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     use std::io::Write;
@@ -126,5 +154,21 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"hello");
         let names: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().collect();
         assert_eq!(names.len(), 1, "no temp files left behind");
+    }
+
+    #[test]
+    fn verify_indexes_drops_damaged_copies() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Cache::new(d.path()).unwrap();
+        let good = Digest::sha256(b"Package: a\n");
+        write_atomic(&c.index_path(good.hex()), b"Package: a\n").unwrap();
+        let bad = Digest::sha256(b"Package: b\n");
+        write_atomic(&c.index_path(bad.hex()), b"Package: c\n").unwrap();
+        write_atomic(&c.index_path("z-unrelated"), b"x").unwrap();
+        assert_eq!(c.verify_indexes().unwrap(), 1);
+        assert!(c.index_path(good.hex()).exists());
+        assert!(!c.index_path(bad.hex()).exists());
+        assert!(c.index_path("z-unrelated").exists());
+        assert_eq!(c.verify_indexes().unwrap(), 0);
     }
 }

@@ -513,16 +513,23 @@ impl Apt {
             }
         };
         let ctx = format!("{dist_url}{file}");
-        let m = self.verify_meta(
-            e,
-            file,
-            &bytes,
-            detached.as_deref(),
-            keyring.as_ref(),
-            &policy,
-            insecure_ok,
-            &ctx,
-        )?;
+        // Signature checks are CPU work (RSA-4096, a few ms each): on a blocking thread, so
+        // the suites of one refresh verify in parallel.
+        let (this, entry) = (self.clone(), e.clone());
+        let m = tokio::task::spawn_blocking(move || {
+            this.verify_meta(
+                &entry,
+                file,
+                &bytes,
+                detached.as_deref(),
+                keyring.as_ref(),
+                &policy,
+                insecure_ok,
+                &ctx,
+            )
+        })
+        .await
+        .map_err(|e| Error::Config(format!("signature task failed: {e}")))??;
         self.finish_meta(e, m, opts)
     }
 
@@ -625,22 +632,20 @@ impl Apt {
                 None => format!("z-{}", c.sha256.hex()),
             }
         };
-        // Warm cache: verified decompressed copy.
+        // Warm cache: the decompressed copy. It is trusted by its name: a file appears under
+        // `indexes/<sha256>` only through `download_index`, which renames it into place
+        // (atomically) after both the compressed and the decompressed digests matched the
+        // signed Release. Re-hashing 50 MB on every run would cost more than parsing it half
+        // over, so only the size is checked here (a truncated or replaced file of another size
+        // is dropped and fetched again); [`Cache::verify_indexes`] re-hashes on request.
         for (_, f) in &candidates {
             let cp = self.cache.index_path(&key_of(f));
             if let Ok(bytes) = tokio::fs::read(&cp).await {
                 match plain {
-                    Some(p) => {
-                        let (b, d) = tokio::task::spawn_blocking(move || {
-                            let d = Digest::sha256(&bytes);
-                            (bytes, d)
-                        })
-                        .await
-                        .map_err(|e| Error::Config(format!("hash task failed: {e}")))?;
-                        if d == p.sha256 && b.len() as u64 == p.size {
-                            return Ok((b, d));
-                        }
+                    Some(p) if bytes.len() as u64 == p.size => {
+                        return Ok((bytes, p.sha256.clone()));
                     }
+                    Some(_) => {}
                     None => return Ok((bytes, f.sha256.clone())),
                 }
                 // A damaged cache entry is dropped and fetched again.

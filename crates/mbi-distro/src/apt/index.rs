@@ -1,9 +1,16 @@
 //! The fast `Packages` index parser: bytes in, [`BinaryPackage`] records with parsed relations
 //! out, in file order.
 //!
-//! It scans lines with `memchr`, looks only at the fields mbi needs, borrows values from the
-//! input until a record is built, and splits large inputs at stanza boundaries to parse the
-//! chunks on several threads; the output never depends on the thread count.
+//! How it is fast (bookworm main amd64, 50 MB, 63,000 stanzas, 380,000 relations):
+//! - one pass over the lines with `memchr`; only the fields mbi keeps are looked at, and
+//!   field names are matched by length first (case-insensitively, as deb822 requires);
+//! - no UTF-8 validation of relation fields: their grammar is ASCII and every byte is
+//!   checked against it anyway (other kept fields are short and validated on their own);
+//! - package names are interned per parse ([`PackageName`] is a shared `Arc<str>`), versions
+//!   are stored inline ([`DebVersion`]), and a group of alternatives with one member is stored
+//!   inline ([`crate::apt::RelationVec`]): a stanza costs about eight allocations, not thirty;
+//! - large inputs are split at stanza boundaries and parsed on several threads (the calling
+//!   thread takes the first chunk); the output never depends on the thread count.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -24,10 +31,11 @@ use mbi_core::Digest;
 use memchr::memchr;
 
 use crate::Error;
+use crate::apt::intern::{Interner, SharedStr};
 use crate::apt::package::{BinaryPackage, IndexOrigin, MultiArch, Priority};
 use crate::apt::relation::{
-    Alternatives, ArchQualifier, PackageName, Relation, VersionOp, parse_relation_list,
-    parse_relations,
+    Alternatives, ArchQualifier, PackageName, Relation, RelationVec, VersionOp,
+    parse_relation_list, parse_relations,
 };
 use crate::apt::version::DebVersion;
 
@@ -80,10 +88,15 @@ const F_SIZE: usize = 16;
 const F_SHA256: usize = 17;
 const F_INSTALLED_SIZE: usize = 18;
 const NF: usize = NAMES.len();
+/// "A field mbi does not keep" (continuation lines of it are skipped).
+const F_OTHER: usize = NF;
 
+/// The field a name denotes: the canonical spelling first (one length switch and a compare
+/// of constant length), then a case-insensitive comparison (deb822 field names are
+/// case-insensitive) against the few candidates of that length.
 #[inline]
-fn field_id(name: &[u8]) -> Option<usize> {
-    let id = match name {
+fn field_id(name: &[u8]) -> usize {
+    match name {
         b"Package" => F_PACKAGE,
         b"Version" => F_VERSION,
         b"Architecture" => F_ARCH,
@@ -103,10 +116,35 @@ fn field_id(name: &[u8]) -> Option<usize> {
         b"Size" => F_SIZE,
         b"SHA256" => F_SHA256,
         b"Installed-Size" => F_INSTALLED_SIZE,
-        // Field names are case-insensitive; canonical spelling is the fast path above.
-        _ => return NAMES.iter().position(|n| n.as_bytes().eq_ignore_ascii_case(name)),
+        _ => field_id_folded(name),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn field_id_folded(name: &[u8]) -> usize {
+    let cands: &[usize] = match name.len() {
+        4 => &[F_SIZE],
+        6 => &[F_SHA256, F_SOURCE, F_BREAKS],
+        7 => &[F_VERSION, F_SECTION, F_PACKAGE, F_DEPENDS],
+        8 => &[F_PRIORITY, F_FILENAME, F_PROVIDES, F_REPLACES],
+        9 => &[F_CONFLICTS, F_ESSENTIAL],
+        10 => &[F_MULTIARCH, F_RECOMMENDS],
+        11 => &[F_PREDEPENDS],
+        12 => &[F_ARCH],
+        14 => &[F_INSTALLED_SIZE],
+        _ => return F_OTHER,
     };
-    Some(id)
+    for &f in cands {
+        // A different first letter settles most unknown fields (Maintainer, MD5sum, …).
+        if name.first().map(u8::to_ascii_lowercase)
+            == NAMES[f].as_bytes().first().map(u8::to_ascii_lowercase)
+            && NAMES[f].as_bytes().eq_ignore_ascii_case(name)
+        {
+            return f;
+        }
+    }
+    F_OTHER
 }
 
 /// A parse failure before it is given a line number (offsets are absolute in the input).
@@ -130,60 +168,46 @@ pub fn parse_packages(
         n => n,
     };
     let chunks = split_chunks(data, if data.len() < (1 << 20) { 1 } else { threads });
-    let result = if chunks.len() == 1 {
-        let mut out = Vec::with_capacity(estimate(data.len()));
-        parse_chunk(data, 0, origin, &mut out).map(|()| out)
-    } else {
-        let parts: Vec<Result<Vec<BinaryPackage>, RawError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = chunks
+    // The first chunk is parsed on this thread straight into the result, sized for the whole
+    // input (pages that stay unused are never touched); the other chunks are appended in order.
+    let mut out = Vec::with_capacity(estimate(data.len()));
+    let result = match chunks.split_first() {
+        None => Ok(()),
+        Some((&(start, end), [])) => {
+            Parser::new(data, origin, end - start).run(start, end, &mut out)
+        }
+        Some((&(start, end), rest)) => std::thread::scope(|s| {
+            let handles: Vec<_> = rest
                 .iter()
                 .map(|&(start, end)| {
                     s.spawn(move || {
-                        let mut out = Vec::with_capacity(estimate(end - start));
-                        parse_chunk(&data[start..end], start, origin, &mut out).map(|()| out)
+                        let mut part = Vec::with_capacity(estimate(end - start));
+                        Parser::new(data, origin, end - start)
+                            .run(start, end, &mut part)
+                            .map(|()| part)
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(RawError {
-                            offset: 0,
-                            package: None,
-                            field: None,
-                            reason: "parser thread panicked".into(),
-                        })
+            let mut result = Parser::new(data, origin, end - start).run(start, end, &mut out);
+            for h in handles {
+                let part = h.join().unwrap_or_else(|_| {
+                    Err(RawError {
+                        offset: 0,
+                        package: None,
+                        field: None,
+                        reason: "parser thread panicked".into(),
                     })
-                })
-                .collect()
-        });
-        let total = parts.iter().map(|p| p.as_ref().map_or(0, Vec::len)).sum::<usize>();
-        let mut all: Option<Vec<BinaryPackage>> = None;
-        let mut first_err = None;
-        for p in parts {
-            match p {
-                // The first chunk's vector becomes the result: only the others are moved.
-                Ok(v) => match &mut all {
-                    None => {
-                        let mut v = v;
-                        v.reserve(total - v.len());
-                        all = Some(v);
-                    }
-                    Some(a) => a.extend(v),
-                },
-                Err(e) => {
-                    first_err = Some(e);
-                    break;
+                });
+                match (&result, part) {
+                    (Err(_), _) => {}
+                    (Ok(()), Ok(mut part)) => out.append(&mut part),
+                    (Ok(()), Err(e)) => result = Err(e),
                 }
             }
-        }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(all.unwrap_or_default()),
-        }
+            result
+        }),
     };
-    result.map_err(|e| {
+    result.map(|()| out).map_err(|e| {
         let end = e.offset.min(data.len());
         let line = memchr::memchr_iter(b'\n', &data[..end]).count() + 1;
         Error::Control {
@@ -197,7 +221,7 @@ pub fn parse_packages(
 }
 
 fn estimate(bytes: usize) -> usize {
-    // Debian stanzas average ~800 bytes.
+    // Debian stanzas average ~800 bytes (a little over-estimating costs only address space).
     bytes / 700 + 1
 }
 
@@ -224,13 +248,18 @@ fn split_chunks(data: &[u8], n: usize) -> Vec<(usize, usize)> {
 }
 
 #[inline]
+fn is_ws(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+#[inline]
 fn trim(b: &[u8]) -> &[u8] {
     let mut s = 0;
     let mut e = b.len();
-    while s < e && matches!(b[s], b' ' | b'\t' | b'\r' | b'\n') {
+    while s < e && is_ws(b[s]) {
         s += 1;
     }
-    while e > s && matches!(b[e - 1], b' ' | b'\t' | b'\r' | b'\n') {
+    while e > s && is_ws(b[e - 1]) {
         e -= 1;
     }
     &b[s..e]
@@ -238,74 +267,403 @@ fn trim(b: &[u8]) -> &[u8] {
 
 const UNSET: (usize, usize) = (usize::MAX, 0);
 
-fn parse_chunk(
-    data: &[u8],
-    base: usize,
-    origin: &Arc<IndexOrigin>,
-    out: &mut Vec<BinaryPackage>,
-) -> Result<(), RawError> {
-    let mut spans = [UNSET; NF];
-    let mut in_stanza = false;
-    let mut stanza_start = 0usize;
-    let mut cur: Option<usize> = None;
-    let mut pos = 0usize;
-    let len = data.len();
-    while pos < len {
-        let nl = memchr(b'\n', &data[pos..]).map_or(len, |i| pos + i);
-        let line = &data[pos..nl];
-        let first = line.first().copied();
-        if first.is_none() || (matches!(first, Some(b' ' | b'\t' | b'\r')) && trim(line).is_empty())
-        {
-            if in_stanza {
-                out.push(build(data, base, stanza_start, &spans, origin)?);
-                spans = [UNSET; NF];
-                in_stanza = false;
-                cur = None;
-            }
-        } else if matches!(first, Some(b' ' | b'\t')) {
-            if !in_stanza {
-                return Err(RawError {
-                    offset: base + pos,
-                    package: None,
-                    field: None,
-                    reason: "continuation line without a field".into(),
-                });
-            }
-            if let Some(f) = cur {
-                spans[f].1 = nl;
-            }
-        } else {
-            let Some(colon) = memchr(b':', line) else {
-                return Err(RawError {
-                    offset: base + pos,
-                    package: package_name(data, &spans),
-                    field: None,
-                    reason: "expected 'Field: value'".into(),
-                });
-            };
-            if !in_stanza {
-                in_stanza = true;
-                stanza_start = pos;
-            }
-            cur = field_id(&line[..colon]);
-            if let Some(f) = cur {
-                if spans[f].0 != usize::MAX {
+/// The first `:` in `data[start..end]`, or `end`. Field names are short, so this looks at
+/// eight bytes at a time instead of calling `memchr`.
+#[inline]
+fn find_colon(data: &[u8], start: usize, end: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut p = start;
+    while p + 8 <= end {
+        let Some(w) = data.get(p..p + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) else {
+            break;
+        };
+        let x = u64::from_le_bytes(w) ^ (ONES * u64::from(b':'));
+        // Bytes equal to ':' are now zero; the lowest flagged byte is the first of them.
+        let z = x.wrapping_sub(ONES) & !x & HIGHS;
+        if z != 0 {
+            return p + (z.trailing_zeros() / 8) as usize;
+        }
+        p += 8;
+    }
+    data.get(p..end).and_then(|t| memchr(b':', t)).map_or(end, |i| p + i)
+}
+
+/// `[A-Za-z0-9+.-]`: bytes of a package name.
+static NAME_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.';
+        c += 1;
+    }
+    t
+};
+
+/// Parses one chunk; offsets are absolute in `data` (the whole input), so interned names and
+/// errors refer to it directly.
+struct Parser<'a> {
+    data: &'a [u8],
+    origin: &'a Arc<IndexOrigin>,
+    intern: Interner,
+}
+
+impl<'a> Parser<'a> {
+    fn new(data: &'a [u8], origin: &'a Arc<IndexOrigin>, chunk_len: usize) -> Self {
+        // Distinct names grow more slowly than the input: ~60,000 for a 50 MB index.
+        Parser { data, origin, intern: Interner::with_capacity(chunk_len / 1000 + 16) }
+    }
+
+    fn run(
+        &mut self,
+        start: usize,
+        end: usize,
+        out: &mut Vec<BinaryPackage>,
+    ) -> Result<(), RawError> {
+        let data = self.data.get(..end).unwrap_or(self.data);
+        let mut spans = [UNSET; NF];
+        let mut in_stanza = false;
+        let mut stanza_start = 0usize;
+        let mut cur = F_OTHER;
+        let mut pos = start;
+        while let Some(&first) = data.get(pos) {
+            let nl = memchr(b'\n', &data[pos..]).map_or(end, |i| pos + i);
+            let blank = first == b'\n'
+                || (matches!(first, b' ' | b'\t' | b'\r')
+                    && data[pos..nl].iter().all(|&c| is_ws(c)));
+            if blank {
+                if in_stanza {
+                    out.push(self.build(stanza_start, &spans)?);
+                    spans = [UNSET; NF];
+                    in_stanza = false;
+                    cur = F_OTHER;
+                }
+            } else if first == b' ' || first == b'\t' {
+                if !in_stanza {
                     return Err(RawError {
-                        offset: base + pos,
-                        package: package_name(data, &spans),
-                        field: Some(NAMES[f]),
-                        reason: "duplicate field".into(),
+                        offset: pos,
+                        package: None,
+                        field: None,
+                        reason: "continuation line without a field".into(),
                     });
                 }
-                spans[f] = (pos + colon + 1, nl);
+                if cur != F_OTHER {
+                    spans[cur].1 = nl;
+                }
+            } else {
+                let colon = find_colon(data, pos, nl);
+                if colon == nl {
+                    return Err(RawError {
+                        offset: pos,
+                        package: package_name(data, &spans),
+                        field: None,
+                        reason: "expected 'Field: value'".into(),
+                    });
+                }
+                if !in_stanza {
+                    in_stanza = true;
+                    stanza_start = pos;
+                }
+                cur = field_id(&data[pos..colon]);
+                if cur != F_OTHER {
+                    if spans[cur].0 != usize::MAX {
+                        return Err(RawError {
+                            offset: pos,
+                            package: package_name(data, &spans),
+                            field: Some(NAMES[cur]),
+                            reason: "duplicate field".into(),
+                        });
+                    }
+                    spans[cur] = (colon + 1, nl);
+                }
+            }
+            pos = nl + 1;
+        }
+        if in_stanza {
+            out.push(self.build(stanza_start, &spans)?);
+        }
+        Ok(())
+    }
+
+    fn build(
+        &mut self,
+        stanza_start: usize,
+        spans: &[(usize, usize); NF],
+    ) -> Result<BinaryPackage, RawError> {
+        let data = self.data;
+        let err = |f: Option<usize>, reason: String| RawError {
+            offset: f.map_or(stanza_start, |f| spans[f].0),
+            package: package_name(data, spans),
+            field: f.map(|f| NAMES[f]),
+            reason,
+        };
+        // The trimmed span of a field, if present.
+        let span = |f: usize| -> Option<(usize, usize)> {
+            let (s, e) = spans[f];
+            (s != usize::MAX).then(|| trim_span(data, s, e))
+        };
+        // The trimmed bytes of a field, if present.
+        let raw = |f: usize| -> Option<&'a [u8]> { span(f).map(|(s, e)| &data[s..e]) };
+        // A field as a shared string (checked to be UTF-8), if present.
+        let shared = |intern: &mut Interner, f: usize| -> Result<Option<SharedStr>, RawError> {
+            let Some((s, e)) = span(f) else { return Ok(None) };
+            if !utf8(&data[s..e]) {
+                return Err(err(Some(f), "not valid UTF-8".into()));
+            }
+            Ok(Some(intern.get(data, s, e)))
+        };
+        let req_raw = |f: usize| -> Result<&'a [u8], RawError> {
+            match raw(f) {
+                Some(v) if !v.is_empty() => Ok(v),
+                _ => Err(err(None, format!("missing {} field", NAMES[f]))),
+            }
+        };
+        let (name_s, name_e) = match span(F_PACKAGE) {
+            Some((s, e)) if s < e => (s, e),
+            _ => return Err(err(None, "missing Package field".into())),
+        };
+        if !crate::apt::relation::is_package_name(&data[name_s..name_e]) {
+            let input = String::from_utf8_lossy(&data[name_s..name_e]).into_owned();
+            return Err(err(Some(F_PACKAGE), Error::InvalidPackageName { input }.to_string()));
+        }
+        let name = PackageName::from_checked(self.intern.get(data, name_s, name_e));
+        let version = match span(F_VERSION) {
+            Some((s, e)) if s < e => {
+                version_field(data, s, e).map_err(|e| err(Some(F_VERSION), e))?
+            }
+            _ => return Err(err(None, "missing Version field".into())),
+        };
+        let architecture = match shared(&mut self.intern, F_ARCH)? {
+            Some(a) if !a.is_empty() => a,
+            _ => return Err(err(None, "missing Architecture field".into())),
+        };
+        let multi_arch = match raw(F_MULTIARCH) {
+            None | Some(b"no") => MultiArch::No,
+            Some(b"same") => MultiArch::Same,
+            Some(b"foreign") => MultiArch::Foreign,
+            Some(b"allowed") => MultiArch::Allowed,
+            Some(v) => {
+                let v = String::from_utf8_lossy(v);
+                return Err(err(Some(F_MULTIARCH), format!("unknown value {v:?}")));
+            }
+        };
+        let essential = match raw(F_ESSENTIAL) {
+            None | Some(b"no") => false,
+            Some(b"yes") => true,
+            Some(v) => {
+                let v = String::from_utf8_lossy(v);
+                return Err(err(Some(F_ESSENTIAL), format!("expected yes or no, got {v:?}")));
+            }
+        };
+        // Unknown priorities (some derivatives invent them) count as the default, as in apt.
+        let priority = match raw(F_PRIORITY) {
+            Some(b"required") => Priority::Required,
+            Some(b"important") => Priority::Important,
+            Some(b"standard") => Priority::Standard,
+            Some(b"extra") => Priority::Extra,
+            _ => Priority::Optional,
+        };
+        let section = shared(&mut self.intern, F_SECTION)?.filter(|s| !s.is_empty());
+        let (source, source_version) = match span(F_SOURCE) {
+            None => (name.to_shared(), None),
+            Some((s, e)) => {
+                if !utf8(&data[s..e]) {
+                    return Err(err(Some(F_SOURCE), "not valid UTF-8".into()));
+                }
+                match memchr(b'(', &data[s..e]) {
+                    _ if s == e => (name.to_shared(), None),
+                    None => (self.intern.get(data, s, e), None),
+                    Some(p) => {
+                        let (ns, ne) = trim_span(data, s, s + p);
+                        if data[e - 1] != b')' {
+                            return Err(err(Some(F_SOURCE), "unclosed '('".into()));
+                        }
+                        let (vs, ve) = trim_span(data, s + p + 1, e - 1);
+                        let v = version_field(data, vs, ve).map_err(|e| err(Some(F_SOURCE), e))?;
+                        (self.intern.get(data, ns, ne), Some(v))
+                    }
+                }
+            }
+        };
+        let mut groups = |f: usize, field: &'static str| -> Result<Vec<Alternatives>, RawError> {
+            let Some((s, e)) = span(f) else { return Ok(Vec::new()) };
+            if let Some(g) = self.fast_groups(s, e) {
+                return Ok(g);
+            }
+            let t = std::str::from_utf8(&data[s..e])
+                .map_err(|_| err(Some(f), "not valid UTF-8".into()))?;
+            parse_relations(field, t).map_err(|e| err(Some(f), e.to_string()))
+        };
+        let pre_depends = groups(F_PREDEPENDS, "Pre-Depends")?;
+        let depends = groups(F_DEPENDS, "Depends")?;
+        let recommends = groups(F_RECOMMENDS, "Recommends")?;
+        let mut list = |f: usize, field: &'static str| -> Result<Vec<Relation>, RawError> {
+            let Some((s, e)) = span(f) else { return Ok(Vec::new()) };
+            if let Some(l) = self.fast_list(s, e) {
+                return Ok(l);
+            }
+            let t = std::str::from_utf8(&data[s..e])
+                .map_err(|_| err(Some(f), "not valid UTF-8".into()))?;
+            parse_relation_list(field, t).map_err(|e| err(Some(f), e.to_string()))
+        };
+        let conflicts = list(F_CONFLICTS, "Conflicts")?;
+        let breaks = list(F_BREAKS, "Breaks")?;
+        let provides = list(F_PROVIDES, "Provides")?;
+        let replaces = list(F_REPLACES, "Replaces")?;
+        let filename = req_raw(F_FILENAME)?;
+        if filename.first() == Some(&b'/')
+            || filename.split(|&c| c == b'/').any(|c| c == b"..")
+            || filename.iter().any(|b| !b.is_ascii_graphic())
+        {
+            let f = String::from_utf8_lossy(filename);
+            return Err(err(Some(F_FILENAME), format!("unsafe path {f:?}")));
+        }
+        // Checked above: printable ASCII, so valid UTF-8.
+        let filename: Box<str> = std::str::from_utf8(filename).unwrap_or_default().into();
+        let size =
+            number(req_raw(F_SIZE)?).ok_or_else(|| err(Some(F_SIZE), "not a number".into()))?;
+        let sha = req_raw(F_SHA256)?;
+        let sha256 = parse_sha256(sha).ok_or_else(|| {
+            err(Some(F_SHA256), format!("invalid {:?}", String::from_utf8_lossy(sha)))
+        })?;
+        let installed_size = match raw(F_INSTALLED_SIZE) {
+            None => None,
+            Some(v) => {
+                Some(number(v).ok_or_else(|| err(Some(F_INSTALLED_SIZE), "not a number".into()))?)
+            }
+        };
+        Ok(BinaryPackage {
+            name,
+            version,
+            architecture,
+            multi_arch,
+            essential,
+            priority,
+            section,
+            source,
+            source_version,
+            pre_depends,
+            depends,
+            recommends,
+            conflicts,
+            breaks,
+            provides,
+            replaces,
+            filename,
+            size,
+            sha256,
+            installed_size,
+            origin: self.origin.clone(),
+        })
+    }
+
+    /// The fast path for relation fields as Packages indexes write them: `name[:arch]
+    /// [(op version)]` alternatives separated by `|` and `,`, in `data[start..end]`. Returns
+    /// `None` for anything else (architecture restrictions, build profiles, odd syntax,
+    /// errors); the caller then uses the general parser, so results and error messages are the
+    /// general parser's.
+    fn fast_groups(&mut self, start: usize, end: usize) -> Option<Vec<Alternatives>> {
+        let b = self.data.get(..end)?;
+        let commas = memchr::memchr_iter(b',', b.get(start..)?).count();
+        let mut groups = Vec::with_capacity(commas + 1);
+        let mut i = start;
+        loop {
+            let (rel, mut next) = self.fast_relation(b, i)?;
+            let alts = match b.get(next) {
+                Some(b'|') => {
+                    let mut v = Vec::with_capacity(2);
+                    v.push(rel);
+                    loop {
+                        let (rel, n) = self.fast_relation(b, next + 1)?;
+                        v.push(rel);
+                        next = n;
+                        if b.get(next) != Some(&b'|') {
+                            break;
+                        }
+                    }
+                    RelationVec::from(v)
+                }
+                _ => RelationVec::one(rel),
+            };
+            groups.push(Alternatives(alts));
+            match b.get(next) {
+                None => return Some(groups),
+                Some(b',') => i = next + 1,
+                Some(_) => return None,
             }
         }
-        pos = nl + 1;
     }
-    if in_stanza {
-        out.push(build(data, base, stanza_start, &spans, origin)?);
+
+    fn fast_list(&mut self, start: usize, end: usize) -> Option<Vec<Relation>> {
+        let b = self.data.get(..end)?;
+        let mut out = Vec::with_capacity(memchr::memchr_iter(b',', b.get(start..)?).count() + 1);
+        let mut i = start;
+        loop {
+            let (rel, next) = self.fast_relation(b, i)?;
+            out.push(rel);
+            match b.get(next) {
+                None => return Some(out),
+                Some(b',') => i = next + 1,
+                Some(_) => return None,
+            }
+        }
     }
-    Ok(())
+
+    /// Parses one alternative starting at `i` in `b` (a prefix of the whole input ending where
+    /// the field ends); returns it and the index of the separator after it (or `b.len()`).
+    #[inline]
+    fn fast_relation(&mut self, b: &[u8], i: usize) -> Option<(Relation, usize)> {
+        let mut i = skip_ws(b, i);
+        let start = i;
+        while i < b.len() && NAME_BYTE[b[i] as usize] {
+            i += 1;
+        }
+        if !b.get(start)?.is_ascii_alphanumeric() {
+            return None;
+        }
+        let name = PackageName::from_checked(self.intern.get(self.data, start, i));
+        let mut arch_qualifier = None;
+        if b.get(i) == Some(&b':') {
+            let s = i + 1;
+            i = s;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'-') {
+                i += 1;
+            }
+            arch_qualifier = Some(match &b[s..i] {
+                b"" => return None,
+                b"any" => ArchQualifier::Any,
+                b"native" => ArchQualifier::Native,
+                a => ArchQualifier::Arch(std::str::from_utf8(a).ok()?.into()),
+            });
+        }
+        i = skip_ws(b, i);
+        let mut version = None;
+        if b.get(i) == Some(&b'(') {
+            i = skip_ws(b, i + 1);
+            let (op, len) = match (b.get(i), b.get(i + 1)) {
+                (Some(b'<'), Some(b'<')) => (VersionOp::Lt, 2),
+                (Some(b'<'), Some(b'=')) => (VersionOp::Le, 2),
+                (Some(b'>'), Some(b'>')) => (VersionOp::Gt, 2),
+                (Some(b'>'), Some(b'=')) => (VersionOp::Ge, 2),
+                (Some(b'='), _) => (VersionOp::Eq, 1),
+                _ => return None,
+            };
+            i = skip_ws(b, i + len);
+            let vs = i;
+            while i < b.len() && !matches!(b[i], b')' | b' ' | b'\t' | b'\n' | b'\r') {
+                i += 1;
+            }
+            let v = DebVersion::from_span(self.data, vs, i).ok()?;
+            i = skip_ws(b, i);
+            if b.get(i) != Some(&b')') {
+                return None;
+            }
+            version = Some((op, v));
+            i = skip_ws(b, i + 1);
+        }
+        Some((Relation { name, arch_qualifier, version, arch_restrictions: Vec::new() }, i))
+    }
 }
 
 fn package_name(data: &[u8], spans: &[(usize, usize); NF]) -> Option<String> {
@@ -313,258 +671,93 @@ fn package_name(data: &[u8], spans: &[(usize, usize); NF]) -> Option<String> {
     (s != usize::MAX).then(|| String::from_utf8_lossy(trim(&data[s..e])).into_owned())
 }
 
-fn build(
-    data: &[u8],
-    base: usize,
-    stanza_start: usize,
-    spans: &[(usize, usize); NF],
-    origin: &Arc<IndexOrigin>,
-) -> Result<BinaryPackage, RawError> {
-    let err = |f: Option<usize>, reason: String| RawError {
-        offset: base + f.map_or(stanza_start, |f| spans[f].0),
-        package: package_name(data, spans),
-        field: f.map(|f| NAMES[f]),
-        reason,
-    };
-    let get = |f: usize| -> Result<Option<&str>, RawError> {
-        let (s, e) = spans[f];
-        if s == usize::MAX {
-            return Ok(None);
-        }
-        std::str::from_utf8(trim(&data[s..e]))
-            .map(Some)
-            .map_err(|_| err(Some(f), "not valid UTF-8".into()))
-    };
-    let req = |f: usize| -> Result<&str, RawError> {
-        match get(f)? {
-            Some(v) if !v.is_empty() => Ok(v),
-            _ => Err(err(None, format!("missing {} field", NAMES[f]))),
-        }
-    };
-    let name =
-        PackageName::new(req(F_PACKAGE)?).map_err(|e| err(Some(F_PACKAGE), e.to_string()))?;
-    let version =
-        DebVersion::parse(req(F_VERSION)?).map_err(|e| err(Some(F_VERSION), e.to_string()))?;
-    let architecture: Box<str> = req(F_ARCH)?.into();
-    let multi_arch = match get(F_MULTIARCH)? {
-        None | Some("no") => MultiArch::No,
-        Some("same") => MultiArch::Same,
-        Some("foreign") => MultiArch::Foreign,
-        Some("allowed") => MultiArch::Allowed,
-        Some(v) => return Err(err(Some(F_MULTIARCH), format!("unknown value {v:?}"))),
-    };
-    let essential = match get(F_ESSENTIAL)? {
-        None | Some("no") => false,
-        Some("yes") => true,
-        Some(v) => return Err(err(Some(F_ESSENTIAL), format!("expected yes or no, got {v:?}"))),
-    };
-    // Unknown priorities (some derivatives invent them) count as the default, as in apt.
-    let priority = match get(F_PRIORITY)? {
-        Some("required") => Priority::Required,
-        Some("important") => Priority::Important,
-        Some("standard") => Priority::Standard,
-        Some("extra") => Priority::Extra,
-        _ => Priority::Optional,
-    };
-    let section = get(F_SECTION)?.filter(|s| !s.is_empty()).map(Box::from);
-    let (source, source_version) = match get(F_SOURCE)? {
-        None | Some("") => (Box::from(name.as_str()), None),
-        Some(s) => match s.split_once('(') {
-            None => (Box::from(s), None),
-            Some((n, v)) => {
-                let v = v
-                    .strip_suffix(')')
-                    .ok_or_else(|| err(Some(F_SOURCE), "unclosed '('".into()))?;
-                let v =
-                    DebVersion::parse(v.trim()).map_err(|e| err(Some(F_SOURCE), e.to_string()))?;
-                (Box::from(n.trim()), Some(v))
-            }
-        },
-    };
-    let groups = |f: usize, field: &'static str| match get(f)? {
-        None => Ok(Vec::new()),
-        Some(t) => match fast_relations(t) {
-            Some(g) => Ok(g),
-            None => parse_relations(field, t).map_err(|e| err(Some(f), e.to_string())),
-        },
-    };
-    let list = |f: usize, field: &'static str| match get(f)? {
-        None => Ok(Vec::new()),
-        Some(t) => match fast_relation_list(t) {
-            Some(l) => Ok(l),
-            None => parse_relation_list(field, t).map_err(|e| err(Some(f), e.to_string())),
-        },
-    };
-    let pre_depends = groups(F_PREDEPENDS, "Pre-Depends")?;
-    let depends = groups(F_DEPENDS, "Depends")?;
-    let recommends = groups(F_RECOMMENDS, "Recommends")?;
-    let conflicts = list(F_CONFLICTS, "Conflicts")?;
-    let breaks = list(F_BREAKS, "Breaks")?;
-    let provides = list(F_PROVIDES, "Provides")?;
-    let replaces = list(F_REPLACES, "Replaces")?;
-    let filename = req(F_FILENAME)?;
-    if filename.starts_with('/')
-        || filename.split('/').any(|c| c == "..")
-        || filename.bytes().any(|b| !b.is_ascii_graphic())
-    {
-        return Err(err(Some(F_FILENAME), format!("unsafe path {filename:?}")));
-    }
-    let size = req(F_SIZE)?.parse::<u64>().map_err(|_| err(Some(F_SIZE), "not a number".into()))?;
-    let sha = req(F_SHA256)?;
-    let sha256 =
-        parse_sha256(sha).ok_or_else(|| err(Some(F_SHA256), format!("invalid {sha:?}")))?;
-    let installed_size = match get(F_INSTALLED_SIZE)? {
-        None => None,
-        Some(v) => {
-            Some(v.parse::<u64>().map_err(|_| err(Some(F_INSTALLED_SIZE), "not a number".into()))?)
-        }
-    };
-    Ok(BinaryPackage {
-        name,
-        version,
-        architecture,
-        multi_arch,
-        essential,
-        priority,
-        section,
-        source,
-        source_version,
-        pre_depends,
-        depends,
-        recommends,
-        conflicts,
-        breaks,
-        provides,
-        replaces,
-        filename: filename.into(),
-        size,
-        sha256,
-        installed_size,
-        origin: origin.clone(),
+/// The version in `data[start..end]`, with [`Error::InvalidVersion`]'s message on failure.
+fn version_field(data: &[u8], start: usize, end: usize) -> Result<DebVersion, String> {
+    DebVersion::from_span(data, start, end).map_err(|reason| {
+        let input = String::from_utf8_lossy(data.get(start..end).unwrap_or_default()).into_owned();
+        Error::InvalidVersion { input, reason }.to_string()
     })
 }
 
-/// The fast path for relation fields as Packages indexes write them: `name[:arch]
-/// [(op version)]` alternatives separated by `|` and `,`. Returns `None` for anything else
-/// (architecture restrictions, build profiles, odd syntax, errors); the caller then uses the
-/// general parser, so results and error messages are the general parser's.
-fn fast_relations(text: &str) -> Option<Vec<Alternatives>> {
-    let b = text.as_bytes();
-    let mut groups = Vec::with_capacity(memchr::memchr_iter(b',', b).count() + 1);
-    let mut i = 0;
-    let mut alts: Vec<Relation> = Vec::with_capacity(1);
-    loop {
-        let (rel, next) = fast_relation(b, text, i)?;
-        alts.push(rel);
-        match b.get(next) {
-            None => {
-                groups.push(Alternatives(alts));
-                return Some(groups);
-            }
-            Some(b',') => {
-                groups.push(Alternatives(std::mem::replace(&mut alts, Vec::with_capacity(1))));
-            }
-            Some(b'|') => {}
-            Some(_) => return None,
-        }
-        i = next + 1;
-    }
+/// Whether `b` is valid UTF-8 (ASCII, the usual case, is checked a word at a time).
+#[inline]
+fn utf8(b: &[u8]) -> bool {
+    b.is_ascii() || std::str::from_utf8(b).is_ok()
 }
 
-fn fast_relation_list(text: &str) -> Option<Vec<Relation>> {
-    let b = text.as_bytes();
-    let mut out = Vec::with_capacity(memchr::memchr_iter(b',', b).count() + 1);
-    let mut i = 0;
-    loop {
-        let (rel, next) = fast_relation(b, text, i)?;
-        out.push(rel);
-        match b.get(next) {
-            None => return Some(out),
-            Some(b',') => i = next + 1,
-            Some(_) => return None,
-        }
+/// `data[start..end]` without surrounding whitespace.
+#[inline]
+fn trim_span(data: &[u8], mut start: usize, mut end: usize) -> (usize, usize) {
+    while start < end && data.get(start).is_some_and(|&c| is_ws(c)) {
+        start += 1;
     }
+    while end > start && data.get(end - 1).is_some_and(|&c| is_ws(c)) {
+        end -= 1;
+    }
+    (start, end)
+}
+
+/// A decimal number as `str::parse::<u64>` accepts it (an optional `+`, then digits).
+#[inline]
+fn number(b: &[u8]) -> Option<u64> {
+    let digits = b.strip_prefix(b"+").unwrap_or(b);
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    Some(n)
 }
 
 #[inline]
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+    while i < b.len() && is_ws(b[i]) {
         i += 1;
     }
     i
 }
 
-/// Parses one alternative starting at `i`; returns it and the index of the separator after it
-/// (or `b.len()`).
-#[inline]
-fn fast_relation(b: &[u8], text: &str, i: usize) -> Option<(Relation, usize)> {
-    let mut i = skip_ws(b, i);
-    let start = i;
-    while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'+' | b'-' | b'.')) {
-        i += 1;
-    }
-    if i == start {
-        return None;
-    }
-    let name = PackageName::new(text.get(start..i)?).ok()?;
-    let mut arch_qualifier = None;
-    if b.get(i) == Some(&b':') {
-        let s = i + 1;
-        i = s;
-        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'-') {
-            i += 1;
-        }
-        arch_qualifier = Some(match text.get(s..i)? {
-            "" => return None,
-            "any" => ArchQualifier::Any,
-            "native" => ArchQualifier::Native,
-            a => ArchQualifier::Arch(a.into()),
-        });
-    }
-    i = skip_ws(b, i);
-    let mut version = None;
-    if b.get(i) == Some(&b'(') {
-        i = skip_ws(b, i + 1);
-        let (op, len) = match (b.get(i), b.get(i + 1)) {
-            (Some(b'<'), Some(b'<')) => (VersionOp::Lt, 2),
-            (Some(b'<'), Some(b'=')) => (VersionOp::Le, 2),
-            (Some(b'>'), Some(b'>')) => (VersionOp::Gt, 2),
-            (Some(b'>'), Some(b'=')) => (VersionOp::Ge, 2),
-            (Some(b'='), _) => (VersionOp::Eq, 1),
-            _ => return None,
+/// Hex digit values; 0xff for anything else.
+static HEX: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => 0xff,
         };
-        i = skip_ws(b, i + len);
-        let vs = i;
-        while i < b.len() && !matches!(b[i], b')' | b' ' | b'\t' | b'\n' | b'\r') {
-            i += 1;
-        }
-        let v = DebVersion::parse(text.get(vs..i)?).ok()?;
-        i = skip_ws(b, i);
-        if b.get(i) != Some(&b')') {
-            return None;
-        }
-        version = Some((op, v));
-        i = skip_ws(b, i + 1);
+        c += 1;
     }
-    Some((Relation { name, arch_qualifier, version, arch_restrictions: Vec::new() }, i))
-}
+    t
+};
 
-fn parse_sha256(hex: &str) -> Option<Digest> {
-    let b = hex.as_bytes();
-    if b.len() != 64 {
-        return None;
+/// A `SHA256` field. Lower-case hex (what archives write) becomes the digest's text
+/// directly; upper case is decoded and re-encoded.
+fn parse_sha256(hex: &[u8]) -> Option<Digest> {
+    let hex: &[u8; 64] = hex.try_into().ok()?;
+    let mut text = [0u8; 71];
+    text[..7].copy_from_slice(b"sha256:");
+    text[7..].copy_from_slice(hex);
+    let lower = hex.iter().all(|&c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
+    if lower && let Some(d) = std::str::from_utf8(&text).ok().and_then(|t| t.parse().ok()) {
+        return Some(d);
     }
     let mut raw = [0u8; 32];
-    for (i, pair) in b.chunks_exact(2).enumerate() {
-        let h = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        };
-        raw[i] = h(pair[0])? << 4 | h(pair[1])?;
+    let mut bad = 0u8;
+    for (r, [h, l]) in raw.iter_mut().zip(hex.as_chunks::<2>().0) {
+        let (h, l) = (HEX[*h as usize], HEX[*l as usize]);
+        bad |= h | l;
+        *r = h << 4 | (l & 15);
     }
-    Some(Digest::from_sha256_bytes(&raw))
+    (bad & 0xf0 == 0).then(|| Digest::from_sha256_bytes(&raw))
 }
 
 #[cfg(test)]
@@ -577,6 +770,16 @@ mod tests {
             suite: "s".into(),
             component: "main".into(),
         })
+    }
+
+    fn fast_relations(t: &str) -> Option<Vec<Alternatives>> {
+        let o = origin();
+        Parser::new(t.as_bytes(), &o, 0).fast_groups(0, t.len())
+    }
+
+    fn fast_relation_list(t: &str) -> Option<Vec<Relation>> {
+        let o = origin();
+        Parser::new(t.as_bytes(), &o, 0).fast_list(0, t.len())
     }
 
     const SHA: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";

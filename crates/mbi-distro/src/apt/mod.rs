@@ -56,8 +56,9 @@ pub mod scripts;
 pub mod variant;
 pub mod version;
 
+pub use intern::SharedStr;
 pub use package::{BinaryPackage, IndexOrigin, MultiArch, Priority};
-pub use relation::{Alternatives, ArchQualifier, PackageName, Relation, VersionOp};
+pub use relation::{Alternatives, ArchQualifier, PackageName, Relation, RelationVec, VersionOp};
 pub use resolve::{Request, Resolution, Resolver};
 pub use variant::Variant;
 pub use version::DebVersion;
@@ -67,6 +68,7 @@ pub mod control;
 pub mod fetch;
 pub mod http;
 pub mod index;
+mod intern;
 pub mod release;
 pub mod signature;
 pub mod sources;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use mbi_core::Digest;
 
+use crate::apt::intern::SharedStr;
 use crate::apt::relation::{Alternatives, PackageName, Relation};
 use crate::apt::version::DebVersion;
 
@@ -74,7 +75,7 @@ pub struct BinaryPackage {
     /// `Version`
     pub version: DebVersion,
     /// `Architecture` (`amd64`, `arm64`, `all`, …)
-    pub architecture: Box<str>,
+    pub architecture: SharedStr,
     /// `Multi-Arch`
     pub multi_arch: MultiArch,
     /// `Essential: yes`
@@ -82,9 +83,9 @@ pub struct BinaryPackage {
     /// `Priority`
     pub priority: Priority,
     /// `Section`
-    pub section: Option<Box<str>>,
+    pub section: Option<SharedStr>,
     /// `Source` name (defaults to the package name).
-    pub source: Box<str>,
+    pub source: SharedStr,
     /// `Source` version when given in parentheses (defaults to the package version).
     pub source_version: Option<DebVersion>,
     /// `Pre-Depends`

