@@ -529,3 +529,40 @@ async fn damaged_cached_index_is_fetched_again() {
     assert_eq!(names(&sc.refresh(&["stable"]).await.unwrap()), names(&a));
     assert_eq!(cache.verify_indexes().unwrap(), 0);
 }
+
+/// Keyrings written by gpg's legacy keyring format (Ubuntu's `ubuntu-keyring` ships one) carry
+/// GnuPG trust packets after the key's packets; they must not hide the self-signatures.
+#[tokio::test]
+async fn keyring_with_trust_packets_verifies() {
+    let mut sc = serve(standard_repo(), &Publish::default());
+    let bytes = std::fs::read(&sc.keyring).unwrap();
+    // Re-frame every packet, adding an old-format trust packet (tag 12, 2 bytes) after each.
+    let mut with_trust = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let ctb = bytes[i];
+        let (header, len) = if ctb & 0x40 == 0 {
+            let n = [1usize, 2, 4][usize::from(ctb & 3)];
+            (1 + n, bytes[i + 1..i + 1 + n].iter().fold(0usize, |a, &b| (a << 8) | usize::from(b)))
+        } else {
+            match bytes[i + 1] {
+                o @ 0..=191 => (2, usize::from(o)),
+                o @ 192..=223 => {
+                    (3, ((usize::from(o) - 192) << 8) + usize::from(bytes[i + 2]) + 192)
+                }
+                _ => {
+                    (6, bytes[i + 2..i + 6].iter().fold(0usize, |a, &b| (a << 8) | usize::from(b)))
+                }
+            }
+        };
+        with_trust.extend_from_slice(&bytes[i..i + header + len]);
+        with_trust.extend_from_slice(&[0xb0, 0x02, 0x00, 0x00]);
+        i += header + len;
+    }
+    assert!(with_trust.len() > bytes.len());
+    let path = sc.cache.path().join("with-trust.gpg");
+    std::fs::write(&path, &with_trust).unwrap();
+    sc.keyring = path;
+    let snap = sc.refresh(&["stable"]).await.unwrap();
+    assert!(!snap.packages.is_empty());
+}

@@ -71,7 +71,11 @@ impl Keyring {
                 }
             }
         } else {
-            match SignedPublicKey::from_bytes_many(bytes) {
+            // Keyrings written by `gpg --no-default-keyring --keyring` (as Ubuntu's
+            // ubuntu-keyring package ships) interleave trust packets, which make the parser
+            // lose the self-signatures that follow them.
+            let stripped = strip_trust_packets(bytes);
+            match SignedPublicKey::from_bytes_many(&stripped[..]) {
                 Ok(iter) => {
                     for k in iter {
                         match k {
@@ -338,6 +342,68 @@ fn verify_one(
         }
     }
     Err(last_err.unwrap_or(VerifyFail::UnknownKey))
+}
+
+/// `bytes` without OpenPGP trust packets (tag 12): local GnuPG bookkeeping, never signed, not
+/// part of a transferable key. Returns the input unchanged if it is not a well-formed packet
+/// sequence (the parser then reports what is wrong).
+fn strip_trust_packets(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    let mut stripped = false;
+    while i < bytes.len() {
+        let ctb = bytes[i];
+        if ctb & 0x80 == 0 {
+            return std::borrow::Cow::Borrowed(bytes);
+        }
+        let (tag, header, len) = if ctb & 0x40 == 0 {
+            // Old format: length type in the low two bits.
+            let tag = (ctb >> 2) & 0x0f;
+            let n = match ctb & 3 {
+                0 => 1,
+                1 => 2,
+                2 => 4,
+                _ => return std::borrow::Cow::Borrowed(bytes), // indeterminate length
+            };
+            let Some(l) = bytes.get(i + 1..i + 1 + n) else {
+                return std::borrow::Cow::Borrowed(bytes);
+            };
+            let len = l.iter().fold(0usize, |a, &b| (a << 8) | usize::from(b));
+            (tag, 1 + n, len)
+        } else {
+            let tag = ctb & 0x3f;
+            let Some(&o1) = bytes.get(i + 1) else { return std::borrow::Cow::Borrowed(bytes) };
+            match o1 {
+                0..=191 => (tag, 2, usize::from(o1)),
+                192..=223 => {
+                    let Some(&o2) = bytes.get(i + 2) else {
+                        return std::borrow::Cow::Borrowed(bytes);
+                    };
+                    (tag, 3, ((usize::from(o1) - 192) << 8) + usize::from(o2) + 192)
+                }
+                255 => {
+                    let Some(l) = bytes.get(i + 2..i + 6) else {
+                        return std::borrow::Cow::Borrowed(bytes);
+                    };
+                    (tag, 6, l.iter().fold(0usize, |a, &b| (a << 8) | usize::from(b)))
+                }
+                _ => return std::borrow::Cow::Borrowed(bytes), // partial body lengths
+            }
+        };
+        let Some(end) = i.checked_add(header).and_then(|h| h.checked_add(len)) else {
+            return std::borrow::Cow::Borrowed(bytes);
+        };
+        let Some(packet) = bytes.get(i..end) else {
+            return std::borrow::Cow::Borrowed(bytes);
+        };
+        if tag == 12 {
+            stripped = true;
+        } else {
+            out.extend_from_slice(packet);
+        }
+        i = end;
+    }
+    if stripped { std::borrow::Cow::Owned(out) } else { std::borrow::Cow::Borrowed(bytes) }
 }
 
 fn has_key_flags(sig: &Signature) -> bool {
