@@ -23,11 +23,14 @@ cache=${MBI_BENCH_CACHE:-$work/cache}
 debs="$work/debs"
 mkdir -p "$debs"
 jq -r '.architectures[] | .packages[] | "\(.sha256 | sub("sha256:"; "")) \(.filename)"' "$work/lock.json" |
-  while read -r hex file; do cp "$cache/debs/$hex" "$debs/$(basename "$file")"; done
+  while read -r hex file; do cp "$cache/debs/sha256/$hex" "$debs/$(basename "$file")"; done
 count=$(ls "$debs" | wc -l)
 suite=$(jq -r '.indexes[0].suite' "$work/lock.json")
 # The same sources as mbi read (the host's), as files mmdebstrap takes in place of a mirror.
-mirrors=$(ls /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | tr '\n' ' ')
+mirrors=""
+for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list; do
+  [ -s "$f" ] && mirrors="$mirrors $f"
+done
 echo "package set: $count packages; mmdebstrap $suite from $mirrors" >&2
 
 hyperfine --warmup 1 --runs "${RUNS:-5}" \
