@@ -528,12 +528,17 @@ fn os_release(tree: &mbi_layer::FileTree) -> Option<String> {
     Some(out)
 }
 
+/// A small text file's content (os-release is a few hundred bytes; anything over 64 KiB is not
+/// read, so a hostile package cannot make the build hold a huge file in memory).
 fn read_content(c: &Content) -> Option<String> {
-    let bytes = c.read_all().ok()?;
-    if bytes.len() > 64 * 1024 {
+    use std::io::Read;
+    let (reader, len) = c.open().ok()?;
+    if len > 64 * 1024 {
         return None;
     }
-    String::from_utf8(bytes).ok()
+    let mut text = String::new();
+    reader.take(64 * 1024).read_to_string(&mut text).ok()?;
+    Some(text)
 }
 
 /// `a/b/../c` → `a/c`, refusing to climb above the root.
