@@ -26,7 +26,7 @@
 //! lock, which is the newest `Date` of the signed Release files: never the wall clock.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use mbi_core::{BlobStore, Descriptor, HistoryEntry, Image, ImageBuilder, IndexBuilder, Platform};
@@ -107,18 +107,10 @@ impl BuildOptions {
     }
 }
 
-/// Debian's name for the architecture this program was compiled for.
+/// Debian's name for the architecture this program was compiled for
+/// ([`Platform::host`] in Debian's spelling).
 pub fn native_architecture() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "i386",
-        "arm" => "armhf",
-        "powerpc64" => "ppc64el",
-        "s390x" => "s390x",
-        "riscv64" => "riscv64",
-        other => other,
-    }
+    Platform::host().debian_arch().unwrap_or(std::env::consts::ARCH)
 }
 
 /// What happened during a build, for progress bars and logs.
@@ -487,30 +479,13 @@ fn compression(c: CompressionSpec) -> LayerCompression {
     }
 }
 
-/// `ID VERSION_ID (VERSION_CODENAME)` from the tree's os-release, following one symlink.
+/// `ID VERSION_ID (VERSION_CODENAME)` from the tree's os-release (symlinks followed inside
+/// the tree, as [`FileTree::resolve`](mbi_layer::FileTree::resolve) does).
 fn os_release(tree: &mbi_layer::FileTree) -> Option<String> {
-    let mut path = TreePath::new("etc/os-release").ok()?;
-    let mut text = None;
-    for _ in 0..4 {
-        match &tree.get(&path)?.kind {
-            EntryKind::File(c) => {
-                text = Some(read_content(c)?);
-                break;
-            }
-            EntryKind::Symlink(t) => {
-                let t = String::from_utf8_lossy(t).into_owned();
-                let joined = if let Some(abs) = t.strip_prefix('/') {
-                    abs.to_owned()
-                } else {
-                    let parent = path.as_path().parent().unwrap_or(Path::new(""));
-                    normalise(&parent.join(&t))?
-                };
-                path = TreePath::new(&joined).ok()?;
-            }
-            _ => return None,
-        }
-    }
-    let text = text?;
+    let path = TreePath::new("etc/os-release").ok()?;
+    let resolved = tree.resolve(&path, true).ok()??;
+    let EntryKind::File(c) = &tree.get(&resolved)?.kind else { return None };
+    let text = read_content(c)?;
     let field = |k: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
@@ -541,34 +516,9 @@ fn read_content(c: &Content) -> Option<String> {
     Some(text)
 }
 
-/// `a/b/../c` → `a/c`, refusing to climb above the root.
-fn normalise(p: &Path) -> Option<String> {
-    let mut parts: Vec<String> = Vec::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
-            std::path::Component::ParentDir => {
-                parts.pop()?;
-            }
-            std::path::Component::CurDir => {}
-            _ => return None,
-        }
-    }
-    Some(parts.join("/"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalises_relative_links() {
-        assert_eq!(
-            normalise(Path::new("etc/../usr/lib/os-release")).unwrap(),
-            "usr/lib/os-release"
-        );
-        assert!(normalise(Path::new("../x")).is_none());
-    }
 
     #[test]
     fn lock_entries_become_downloads() {

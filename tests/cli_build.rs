@@ -112,19 +112,6 @@ fn build(spec: &Path, cache: &Path, out: &str, extra: &[&str]) -> String {
         .args(extra)))
 }
 
-fn fails(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{cmd:?} should fail: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(err.lines().filter(|l| l.starts_with("mbi: error:")).count(), 1, "{err}");
-    err
-}
-
 fn lock_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
 }
@@ -316,8 +303,9 @@ fn refusals_are_one_clear_line() {
 
     // A package nobody has: the resolver explains.
     let spec = r.spec(t.path(), "variant: distroless\npackages: [no-such-package]\n");
-    let err =
+    let (code, err) =
         fails(mbi().arg("build").arg(&spec).arg("--cache-dir").arg(&cache).args(["--out", &out]));
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("no-such-package"), "{err}");
     assert!(!t.path().join("never").exists());
 
@@ -326,7 +314,7 @@ fn refusals_are_one_clear_line() {
     let lock = t.path().join("lock.json");
     ok(mbi().arg("lock").arg(&spec).arg("--cache-dir").arg(&cache).arg("--out").arg(&lock));
     let other = r.spec(t.path(), "variant: distroless\npackages: [fixture-app]\n");
-    let err = fails(
+    let (code, err) = fails(
         mbi()
             .arg("build")
             .arg(&other)
@@ -336,12 +324,13 @@ fn refusals_are_one_clear_line() {
             .arg(&cache)
             .args(["--out", &out]),
     );
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("another spec"), "{err}");
 
     // A tampered .deb in the repository: refused before use (fresh cache).
     let d = Deb::new("libfix", "1.0-1+sec1");
     r.repo.tamper_deb("stable-security", "main", &d).unwrap();
-    let err = fails(
+    let (code, err) = fails(
         mbi()
             .arg("build")
             .arg(&spec)
@@ -349,6 +338,7 @@ fn refusals_are_one_clear_line() {
             .arg(t.path().join("cache2"))
             .args(["--out", &out]),
     );
+    assert_eq!(code, 1, "{err}");
     assert!(
         err.to_lowercase().contains("sha256") || err.contains("digest") || err.contains("size"),
         "{err}"
@@ -356,7 +346,7 @@ fn refusals_are_one_clear_line() {
     assert!(!t.path().join("never").exists());
 
     // Offline with an empty cache: says what is missing.
-    let err = fails(
+    let (code, err) = fails(
         mbi()
             .arg("build")
             .arg(&spec)
@@ -365,6 +355,7 @@ fn refusals_are_one_clear_line() {
             .arg(t.path().join("empty"))
             .args(["--out", &out]),
     );
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("cache"), "{err}");
 
     // A spec with a typo names the key and line.

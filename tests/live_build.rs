@@ -61,10 +61,6 @@ fn build(spec: &str, out: &str, extra: &[&str], tmp: &Path) -> String {
         .args(extra)))
 }
 
-fn is_root() -> bool {
-    ok(Command::new("id").arg("-u")).trim() == "0"
-}
-
 #[test]
 fn live_debian_bookworm_apt_variant() {
     if let Some(why) = unavailable() {

@@ -85,7 +85,7 @@ fn build_and_run(spec: &str, mirror: &str, keyring: &Path, t: &Path) {
         .args(["--out", &oci(&out, "latest")])));
     eprintln!("{spec}: {digest}");
     let root = t.join(format!("{spec}-rootfs"));
-    let root_user = ok(Command::new("id").arg("-u")).trim() == "0";
+    let root_user = is_root();
     let mut unpack = mbi();
     unpack.arg("unpack");
     if !root_user {

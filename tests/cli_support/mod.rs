@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, UNIX_EPOCH};
 
-use mbi::core::{BlobStore, Descriptor, Digest, MediaType};
+use mbi::core::Digest;
 
 /// The `mbi` binary under test, with a clean environment for the variables it reads
 /// (credential files are looked up only where a test puts them).
@@ -339,76 +339,4 @@ pub fn assert_same_tree(
         let only_b: Vec<_> = b.iter().filter(|(k, v)| a.get(*k) != Some(v)).collect();
         panic!("{what}: trees differ\n{a_name}: {only_a:#?}\n{b_name}: {only_b:#?}");
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Hand-made layers
-
-/// Builds tar archives byte by byte, with whatever names the test wants (including names no
-/// well-behaved writer would produce).
-#[derive(Default)]
-pub struct RawTar {
-    bytes: Vec<u8>,
-}
-
-impl RawTar {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn header(&mut self, name: &str, typeflag: u8, mode: u32, size: u64, link: &str) {
-        let mut h = [0u8; 512];
-        assert!(name.len() <= 100 && link.len() <= 100, "RawTar handles short names only");
-        h[..name.len()].copy_from_slice(name.as_bytes());
-        let oct = |h: &mut [u8; 512], off: usize, len: usize, v: u64| {
-            let s = format!("{:0width$o}\0", v, width = len - 1);
-            h[off..off + len].copy_from_slice(s.as_bytes());
-        };
-        oct(&mut h, 100, 8, u64::from(mode));
-        oct(&mut h, 108, 8, 0);
-        oct(&mut h, 116, 8, 0);
-        oct(&mut h, 124, 12, size);
-        oct(&mut h, 136, 12, 1_600_000_000);
-        h[156] = typeflag;
-        h[157..157 + link.len()].copy_from_slice(link.as_bytes());
-        h[257..263].copy_from_slice(b"ustar\0");
-        h[263..265].copy_from_slice(b"00");
-        h[148..156].fill(b' ');
-        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-        self.bytes.extend_from_slice(&h);
-    }
-
-    pub fn file(mut self, name: &str, data: &[u8]) -> Self {
-        self.header(name, b'0', 0o644, data.len() as u64, "");
-        self.bytes.extend_from_slice(data);
-        self.bytes.extend(std::iter::repeat_n(0u8, (512 - data.len() % 512) % 512));
-        self
-    }
-
-    pub fn dir(mut self, name: &str) -> Self {
-        self.header(name, b'5', 0o755, 0, "");
-        self
-    }
-
-    pub fn symlink(mut self, name: &str, target: &str) -> Self {
-        self.header(name, b'2', 0o777, 0, target);
-        self
-    }
-
-    pub fn hardlink(mut self, name: &str, target: &str) -> Self {
-        self.header(name, b'1', 0o644, 0, target);
-        self
-    }
-
-    pub fn finish(mut self) -> Vec<u8> {
-        self.bytes.extend_from_slice(&[0u8; 1024]);
-        self.bytes
-    }
-}
-
-/// Stores an uncompressed tar as a layer blob; returns its descriptor and diff_id.
-pub fn put_tar_layer(store: &dyn BlobStore, tar: &[u8]) -> (Descriptor, Digest) {
-    let (d, n) = store.put_bytes(tar).unwrap();
-    (Descriptor::new(MediaType::OciLayer, d.clone(), n), d)
 }
