@@ -35,7 +35,7 @@ use mbi_distro::apt::install::{Flavour, Installer, PackageFile};
 use mbi_distro::apt::layering::split;
 use mbi_distro::apt::scripts::{ScriptAction, ScriptNote};
 use mbi_distro::apt::signature::Keyring;
-use mbi_distro::apt::{BinaryPackage, DebVersion, IndexOrigin, PackageName, Request, Resolver};
+use mbi_distro::apt::{BinaryPackage, PackageName, Request, Resolver};
 use mbi_distro::lock::{ArchLock, IndexProvenance, LockedPackage, Lockfile};
 use mbi_distro::spec::{CompressionSpec, Spec};
 use mbi_layer::{Content, EntryKind, LayerCompression, LayerOptions, LayerWriter, TreePath};
@@ -241,55 +241,17 @@ pub async fn fetch(
             .architectures
             .get(&arch)
             .ok_or_else(|| Error::Build(format!("the lockfile has no packages for {arch}")))?;
-        let packages: Vec<BinaryPackage> =
-            locked.packages.iter().map(to_binary).collect::<Result<_>>()?;
+        let debs: Vec<_> = locked.packages.iter().map(LockedPackage::deb_file).collect();
         on(&BuildEvent::DownloadsStarted {
-            packages: packages.len(),
-            bytes: packages.iter().map(|p| p.size).sum(),
+            packages: debs.len(),
+            bytes: debs.iter().map(|p| p.size).sum(),
         });
         let forward = |e: &FetchEvent| on(&BuildEvent::Fetch(e.clone()));
-        let files = apt.fetch_packages(&packages, &fetch, &forward).await?;
+        let files = apt.fetch_files(&debs, &fetch, &forward).await?;
         on(&BuildEvent::Step(format!("Fetched {} packages for {arch}", files.len())));
         out.push(FetchedArch { architecture: arch, files });
     }
     Ok(out)
-}
-
-/// A package as [`Apt::fetch_packages`] needs it, from its lock entry: what to download and the
-/// digest it must have. Relations are not needed (and not locked): nothing is resolved again.
-fn to_binary(p: &LockedPackage) -> Result<BinaryPackage> {
-    let bad = |what: &str| Error::Build(format!("lockfile: package {}: invalid {what}", p.name));
-    let mut uri = p.uri.clone();
-    if !uri.ends_with('/') {
-        uri.push('/');
-    }
-    Ok(BinaryPackage {
-        name: PackageName::new(&p.name).map_err(|_| bad("name"))?,
-        version: DebVersion::parse(&p.version).map_err(|_| bad("version"))?,
-        architecture: p.architecture.as_str().into(),
-        multi_arch: Default::default(),
-        essential: false,
-        priority: Default::default(),
-        section: None,
-        source: p.source.as_str().into(),
-        source_version: None,
-        pre_depends: Vec::new(),
-        depends: Vec::new(),
-        recommends: Vec::new(),
-        conflicts: Vec::new(),
-        breaks: Vec::new(),
-        provides: Vec::new(),
-        replaces: Vec::new(),
-        filename: p.filename.as_str().into(),
-        size: p.size,
-        sha256: p.sha256.clone(),
-        installed_size: None,
-        origin: Arc::new(IndexOrigin {
-            uri,
-            suite: p.suite.clone(),
-            component: p.component.clone(),
-        }),
-    })
 }
 
 /// What [`assemble`] made.
@@ -514,30 +476,4 @@ fn read_content(c: &Content) -> Option<String> {
     let mut text = String::new();
     reader.take(64 * 1024).read_to_string(&mut text).ok()?;
     Some(text)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lock_entries_become_downloads() {
-        let p = LockedPackage {
-            name: "libc6".into(),
-            version: "2.36-9+deb12u4".into(),
-            architecture: "amd64".into(),
-            source: "glibc".into(),
-            sha256: mbi_core::Digest::sha256(b"x"),
-            size: 1,
-            filename: "pool/main/g/glibc/libc6_2.36-9+deb12u4_amd64.deb".into(),
-            uri: "http://127.0.0.1:1/debian".into(),
-            suite: "bookworm".into(),
-            component: "main".into(),
-        };
-        let b = to_binary(&p).unwrap();
-        assert_eq!(format!("{}{}", b.origin.uri, b.filename), p.url());
-        let mut bad = p.clone();
-        bad.version = "not a version!".into();
-        assert!(to_binary(&bad).unwrap_err().to_string().contains("libc6"));
-    }
 }

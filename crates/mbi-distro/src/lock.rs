@@ -93,6 +93,18 @@ impl LockedPackage {
         }
     }
 
+    /// What to download for this entry ([`crate::apt::fetch::Apt::fetch_files`]), checked
+    /// against the locked SHA-256 and size.
+    pub fn deb_file(&self) -> crate::apt::fetch::DebFile {
+        crate::apt::fetch::DebFile {
+            label: format!("{}_{}_{}", self.name, self.version, self.architecture),
+            url: self.url(),
+            filename: self.filename.clone(),
+            sha256: self.sha256.clone(),
+            size: self.size,
+        }
+    }
+
     /// The URL of the `.deb`.
     pub fn url(&self) -> String {
         let base = self.uri.trim_end_matches('/');
@@ -406,6 +418,19 @@ mod tests {
             },
         );
         l
+    }
+
+    #[test]
+    fn entries_say_what_to_download() {
+        let l = sample();
+        let p = &l.architectures["amd64"].packages[0];
+        let f = p.deb_file();
+        assert_eq!(
+            f.url,
+            "http://deb.example/debian/pool/main/g/glibc/libc6_2.36-9+deb12u4_amd64.deb"
+        );
+        assert_eq!(f.label, "libc6_2.36-9+deb12u4_amd64");
+        assert_eq!((f.sha256, f.size), (p.sha256.clone(), p.size));
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! # let _ = paths; Ok(()) }
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -152,6 +153,34 @@ pub struct FetchOptions {
 impl Default for FetchOptions {
     fn default() -> Self {
         FetchOptions { concurrency: 4, offline: false, verify_cached: true }
+    }
+}
+
+/// One `.deb` to download: where it is and what it must be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebFile {
+    /// `name_version_arch`, for progress events and errors.
+    pub label: String,
+    /// Full URL.
+    pub url: String,
+    /// Path below the repository (for messages).
+    pub filename: String,
+    /// SHA-256 from the signed index (or a lock taken from it).
+    pub sha256: Digest,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+impl DebFile {
+    /// The file of a package from a `Packages` index.
+    pub fn of(p: &BinaryPackage) -> DebFile {
+        DebFile {
+            label: format!("{}_{}_{}", p.name, p.version, p.architecture),
+            url: format!("{}{}", p.origin.uri, p.filename),
+            filename: p.filename.to_string(),
+            sha256: p.sha256.clone(),
+            size: p.size,
+        }
     }
 }
 
@@ -816,42 +845,45 @@ impl Apt {
         opts: &FetchOptions,
         on_event: &(dyn Fn(&FetchEvent) + Send + Sync),
     ) -> Result<Vec<PathBuf>, Error> {
+        let files: Vec<DebFile> = packages.iter().map(DebFile::of).collect();
+        self.fetch_files(&files, opts, on_event).await
+    }
+
+    /// [`Apt::fetch_packages`] for files known by URL and digest alone, such as a lockfile's
+    /// entries ([`crate::lock::LockedPackage::deb_file`]): no index needed.
+    pub async fn fetch_files(
+        &self,
+        files: &[DebFile],
+        opts: &FetchOptions,
+        on_event: &(dyn Fn(&FetchEvent) + Send + Sync),
+    ) -> Result<Vec<PathBuf>, Error> {
         // One download per distinct file, even if listed twice.
-        let mut unique: Vec<&BinaryPackage> = Vec::new();
-        for p in packages {
-            if !unique.iter().any(|u| u.sha256 == p.sha256) {
-                unique.push(p);
-            }
+        let mut unique: BTreeMap<&Digest, &DebFile> = BTreeMap::new();
+        for f in files {
+            unique.entry(&f.sha256).or_insert(f);
         }
         let results: Vec<Result<(Digest, PathBuf), Error>> =
-            futures_util::stream::iter(unique.into_iter().map(|p| async move {
-                self.fetch_one(p, opts, on_event).await.map(|path| (p.sha256.clone(), path))
+            futures_util::stream::iter(unique.into_values().map(|f| async move {
+                self.fetch_one(f, opts, on_event).await.map(|path| (f.sha256.clone(), path))
             }))
             .buffered(opts.concurrency.max(1))
             .collect()
             .await;
-        let mut done = Vec::with_capacity(results.len());
+        let mut done = BTreeMap::new();
         for r in results {
-            done.push(r?);
+            let (digest, path) = r?;
+            done.insert(digest, path);
         }
-        Ok(packages
-            .iter()
-            .map(|p| {
-                done.iter()
-                    .find(|(d, _)| *d == p.sha256)
-                    .map(|(_, path)| path.clone())
-                    .unwrap_or_default()
-            })
-            .collect())
+        Ok(files.iter().map(|f| done.get(&f.sha256).cloned().unwrap_or_default()).collect())
     }
 
     async fn fetch_one(
         &self,
-        p: &BinaryPackage,
+        p: &DebFile,
         opts: &FetchOptions,
         on_event: &(dyn Fn(&FetchEvent) + Send + Sync),
     ) -> Result<PathBuf, Error> {
-        let label = format!("{}_{}_{}", p.name, p.version, p.architecture);
+        let label = p.label.clone();
         let dest = self.cache.deb_path(&p.sha256);
         if let Ok(m) = tokio::fs::metadata(&dest).await
             && m.len() == p.size
@@ -877,7 +909,7 @@ impl Apt {
                 path: dest,
             });
         }
-        let url = format!("{}{}", p.origin.uri, p.filename);
+        let url = p.url.clone();
         let partial = self.cache.partial_path(&p.sha256);
         let res = self
             .http
@@ -907,7 +939,7 @@ impl Apt {
     async fn download_deb(
         &self,
         url: &str,
-        p: &BinaryPackage,
+        p: &DebFile,
         label: &str,
         partial: &Path,
         on_event: &(dyn Fn(&FetchEvent) + Send + Sync),
