@@ -78,6 +78,9 @@ pub struct BuildOptions {
     pub threads: Option<usize>,
     /// Concurrent downloads.
     pub concurrency: usize,
+    /// Keep unpacked packages in `<cache_dir>/unpacked` so later builds skip decompressing
+    /// them (on by default; see [`mbi_distro::apt::unpack_cache`]).
+    pub keep_unpacked: bool,
 }
 
 impl BuildOptions {
@@ -95,6 +98,7 @@ impl BuildOptions {
             temp_dir: temp_dir.into(),
             threads: None,
             concurrency: 8,
+            keep_unpacked: true,
         }
     }
 
@@ -316,11 +320,18 @@ pub fn assemble(
         if let Some(t) = options.threads {
             install = install.threads(t);
         }
+        if options.keep_unpacked {
+            install = install.unpack_cache(options.cache_dir.join("unpacked"));
+        }
+        // `fetch` checked every file against the lock's SHA-256.
         let files: Vec<PackageFile> = locked
             .packages
             .iter()
             .zip(&f.files)
-            .map(|(p, path)| PackageFile::expecting(path, &p.name, &p.version, &p.architecture))
+            .map(|(p, path)| {
+                PackageFile::expecting(path, &p.name, &p.version, &p.architecture)
+                    .verified_sha256(p.sha256.clone())
+            })
             .collect();
         on(&BuildEvent::Working(format!("Installing {} packages for {arch}", files.len())));
         let installation = Installer::new(install).install(&files)?;

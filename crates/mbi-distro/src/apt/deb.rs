@@ -51,7 +51,8 @@ pub const DEFAULT_MAX_CONTROL_BYTES: u64 = 64 << 20;
 const XZ_MEMLIMIT: u64 = 512 << 20;
 
 /// Compression of a `control.tar*` or `data.tar*` member, from its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum MemberCompression {
     /// `.tar`
@@ -322,7 +323,8 @@ impl DebControl {
 }
 
 /// What a data-archive entry is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
 pub enum DataKind {
     /// A directory.
     Directory,
@@ -362,7 +364,7 @@ pub enum DataKind {
 }
 
 /// One entry of a data archive.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DataEntry {
     /// Normalised path relative to the root, without leading `/` or `./` (empty for the root
     /// directory itself).
@@ -380,21 +382,46 @@ pub struct DataEntry {
 }
 
 /// The spooled contents of a data archive: a temporary file, removed when the last reference
-/// is dropped.
+/// is dropped, or a file of an [`UnpackCache`](crate::apt::unpack_cache::UnpackCache), which
+/// stays.
 #[derive(Debug)]
 pub struct Spool {
-    file: tempfile::NamedTempFile,
+    file: File,
+    path: PathBuf,
+    /// Set for temporary spools: deletes the file on drop.
+    temp: Option<tempfile::TempPath>,
 }
 
 impl Spool {
+    /// A spool over an existing, complete file (it is not removed on drop).
+    pub fn open(path: impl Into<PathBuf>) -> io::Result<Spool> {
+        let path = path.into();
+        let file = File::open(&path)?;
+        Ok(Spool { file, path, temp: None })
+    }
+
+    /// Moves a temporary spool to `path` (same filesystem) and keeps it there.
+    pub(crate) fn persist(mut self, path: &Path) -> io::Result<Spool> {
+        match self.temp.take() {
+            Some(t) => {
+                t.persist(path).map_err(|e| e.error)?;
+                Ok(Spool { file: self.file, path: path.to_path_buf(), temp: None })
+            }
+            None => {
+                std::fs::rename(&self.path, path)?;
+                Ok(Spool { file: self.file, path: path.to_path_buf(), temp: None })
+            }
+        }
+    }
+
     /// The spool file's path (valid while this value lives).
     pub fn path(&self) -> &Path {
-        self.file.path()
+        &self.path
     }
 
     /// The open spool file.
     pub fn file(&self) -> &File {
-        self.file.as_file()
+        &self.file
     }
 
     /// Reads `size` bytes at `offset`.
@@ -402,13 +429,13 @@ impl Spool {
         use std::os::unix::fs::FileExt;
         let len = usize::try_from(size).map_err(io::Error::other)?;
         let mut buf = vec![0u8; len];
-        self.file.as_file().read_exact_at(&mut buf, offset)?;
+        self.file.read_exact_at(&mut buf, offset)?;
         Ok(buf)
     }
 
     /// A reader over `size` bytes at `offset`.
     pub fn range_reader(&self, offset: u64, size: u64) -> impl Read + '_ {
-        RangeReader { file: self.file.as_file(), pos: offset, end: offset + size }
+        RangeReader { file: &self.file, pos: offset, end: offset + size }
     }
 }
 
@@ -483,6 +510,11 @@ impl DebReader {
     /// A reader spooling into `spool_dir` (best on tmpfs; must exist).
     pub fn new(spool_dir: impl Into<PathBuf>) -> Self {
         DebReader { spool_dir: spool_dir.into(), max_control_bytes: DEFAULT_MAX_CONTROL_BYTES }
+    }
+
+    /// The same reader, spooling into `dir` instead.
+    pub(crate) fn spooling_into(&self, dir: &Path) -> DebReader {
+        DebReader { spool_dir: dir.to_path_buf(), max_control_bytes: self.max_control_bytes }
     }
 
     /// Caps the total uncompressed size of control members (default
@@ -772,7 +804,10 @@ impl DebReader {
         drop(out);
         Ok(DebData {
             entries,
-            spool: Arc::new(Spool { file: spool }),
+            spool: Arc::new({
+                let (file, path) = spool.into_parts();
+                Spool { path: path.to_path_buf(), file, temp: Some(path) }
+            }),
             compression: c,
             content_bytes: offset,
         })

@@ -38,6 +38,7 @@ use crate::apt::deb::{Conffile, DataKind, Deb, DebControl, DebReader};
 use crate::apt::dpkg_db::{self, DbPackage, FullDbOptions, PackageState};
 use crate::apt::relation::parse_relation_list;
 use crate::apt::scripts::{self, Account, ScriptNote, ScriptPolicy};
+use crate::apt::unpack_cache::UnpackCache;
 use crate::apt::version::DebVersion;
 
 /// What a generated entry is.
@@ -146,12 +147,15 @@ pub struct PackageFile {
     pub path: PathBuf,
     /// Expected (name, version, architecture).
     pub expect: Option<(String, String, String)>,
+    /// The file's SHA-256, when the caller has verified it: lets an
+    /// [`UnpackCache`](crate::apt::unpack_cache::UnpackCache) serve the unpacked data.
+    pub sha256: Option<mbi_core::Digest>,
 }
 
 impl PackageFile {
     /// A package file with no expectations.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        PackageFile { path: path.into(), expect: None }
+        PackageFile { path: path.into(), expect: None, sha256: None }
     }
 
     /// A package file that must be `name` `version` for `arch`.
@@ -161,7 +165,17 @@ impl PackageFile {
         version: impl Into<String>,
         arch: impl Into<String>,
     ) -> Self {
-        PackageFile { path: path.into(), expect: Some((name.into(), version.into(), arch.into())) }
+        PackageFile {
+            path: path.into(),
+            expect: Some((name.into(), version.into(), arch.into())),
+            sha256: None,
+        }
+    }
+
+    /// Records the file's SHA-256, which the caller has verified.
+    pub fn verified_sha256(mut self, sha256: mbi_core::Digest) -> Self {
+        self.sha256 = Some(sha256);
+        self
     }
 }
 
@@ -223,6 +237,9 @@ pub struct InstallOptions {
     pub allow_overwrite: bool,
     /// Written to `/etc/os-release` when no package provides one.
     pub os_release_fallback: Option<Vec<u8>>,
+    /// Where unpacked packages are kept between builds (packages with a verified SHA-256
+    /// only); `None` unpacks into the spool directory every time.
+    pub unpack_cache: Option<PathBuf>,
 }
 
 impl InstallOptions {
@@ -242,7 +259,15 @@ impl InstallOptions {
             threads: 0,
             allow_overwrite: false,
             os_release_fallback: None,
+            unpack_cache: None,
         }
+    }
+
+    /// Keeps unpacked packages in `dir` between builds (see
+    /// [`UnpackCache`](crate::apt::unpack_cache::UnpackCache)).
+    pub fn unpack_cache(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.unpack_cache = Some(dir.into());
+        self
     }
 
     /// Sets the flavour.
@@ -530,6 +555,11 @@ impl Installer {
     /// Reads the packages in parallel, checking expectations.
     pub fn read_all(&self, packages: &[PackageFile]) -> Result<Vec<Deb>, Error> {
         let reader = DebReader::new(&self.options.spool_dir);
+        let cache = self.options.unpack_cache.as_ref().map(UnpackCache::new);
+        let open = |p: &PackageFile| match (&cache, &p.sha256) {
+            (Some(c), Some(sha)) => c.open(&reader, &p.path, sha).map(|(d, _)| d),
+            _ => reader.open(&p.path),
+        };
         let threads = match self.options.threads {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
@@ -552,7 +582,7 @@ impl Installer {
                             let k = next.fetch_add(1, Ordering::Relaxed);
                             let Some(&i) = queue.get(k) else { break };
                             let p = &packages[i];
-                            let r = reader.open(&p.path).and_then(|deb| check_expect(p, deb));
+                            let r = open(p).and_then(|deb| check_expect(p, deb));
                             let failed = r.is_err();
                             out.push((i, r));
                             if failed {

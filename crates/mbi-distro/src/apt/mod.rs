@@ -53,6 +53,7 @@ pub mod package;
 pub mod relation;
 pub mod resolve;
 pub mod scripts;
+pub mod unpack_cache;
 pub mod variant;
 pub mod version;
 

@@ -24,7 +24,9 @@
 //! install order and then the real `dpkg --configure -a` inside the root (as mmdebstrap does
 //! after its extraction phase), with `chroot` when running as root or `unshare
 //! --map-root-user` otherwise, `/dev` bind-mounted and `/proc` mounted in a private mount
-//! namespace, and a `policy-rc.d` that keeps services from starting. What the scripts leave
+//! namespace, and a `policy-rc.d` that keeps services from starting. The new PID namespace's
+//! init stays outside the root, so `ischroot` inside answers "yes" as in any chroot (otherwise
+//! libc6's postinst tries to re-exec init and sleeps a second). What the scripts leave
 //! is then normalised ([`normalise_root`]): logs, `*-old` backups, ldconfig's aux-cache, an
 //! emptied `/etc/machine-id`, temporary files; modification times are clamped to
 //! `SOURCE_DATE_EPOCH`. The directory is read back with [`FileTree::from_dir`].
@@ -1255,7 +1257,7 @@ pub fn run_scripts(
     }
     let inner = format!(
         "set -e\nmount --rbind /dev \"$1/dev\"\nmount -t proc proc \"$1/proc\"\n\
-         exec chroot \"$1\" /bin/sh -c '{}'",
+         chroot \"$1\" /bin/sh -c '{}'",
         script.replace('\'', "'\\''")
     );
     let mut cmd = std::process::Command::new("unshare");
