@@ -9,13 +9,16 @@
 # `apt-get update` in its fresh root).
 #
 # Needs: a release build of mbi (cargo build --release), mmdebstrap, hyperfine, jq, and the
-# host's Debian apt sources. Work files go to /dev/shm.
+# host's Debian apt sources. Work files go to /dev/shm, and so do both tools' temporary roots
+# (TMPDIR): the benchmark compares them on tmpfs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 spec=${1:-examples/debian-bookworm.yaml}
 mbi=target/release/mbi
 work=$(mktemp -d /dev/shm/mbi-build-compare.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+export TMPDIR="$work/tmp"
+mkdir -p "$TMPDIR"
 cache=${MBI_BENCH_CACHE:-$work/cache}
 
 # Warm the cache and record the package set.
@@ -33,8 +36,16 @@ for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list; do
 done
 echo "package set: $count packages; mmdebstrap $suite from $mirrors" >&2
 
+# Two like-for-like pairs: a compressed result (mbi's gzip OCI image against mmdebstrap's
+# .tar.gz, which it pipes through gzip) and an uncompressed one (mbi with `compression: none`
+# against mmdebstrap's plain .tar).
+plain="$work/spec-none.yaml"
+grep -v '^compression:' "$spec" >"$plain"
+echo "compression: none" >>"$plain"
+mm="mmdebstrap -q --variant=apt --skip=cleanup/apt/cache --setup-hook='mkdir -p \"\$1\"/var/cache/apt/archives' --setup-hook='sync-in $debs /var/cache/apt/archives/' $suite"
 hyperfine --warmup 1 --runs "${RUNS:-5}" \
-  --prepare "rm -rf $work/out $work/mm.tar" \
-  -n "mbi build" "$mbi build -q $spec --cache-dir $cache --out oci:$work/out:latest" \
-  -n "mmdebstrap --variant=apt" \
-  "mmdebstrap -q --variant=apt --skip=cleanup/apt/cache --setup-hook='mkdir -p \"\$1\"/var/cache/apt/archives' --setup-hook='sync-in $debs /var/cache/apt/archives/' $suite $work/mm.tar $mirrors"
+  --prepare "rm -rf $work/out $work/mm.tar $work/mm.tar.gz" \
+  -n "mbi build (gzip layer)" "$mbi build -q $spec --cache-dir $cache --out oci:$work/out:latest" \
+  -n "mmdebstrap --variant=apt OUT.tar.gz" "$mm $work/mm.tar.gz $mirrors" \
+  -n "mbi build (uncompressed layer)" "$mbi build -q $plain --cache-dir $cache --out oci:$work/out:latest" \
+  -n "mmdebstrap --variant=apt OUT.tar" "$mm $work/mm.tar $mirrors"

@@ -239,7 +239,9 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             // Body errors surface as "decode" errors from reqwest's streams: retry them too.
-            Error::Transport { source, .. } => !source.is_builder() && !source.is_redirect(),
+            Error::Transport { source, .. } => {
+                !source.is_builder() && !source.is_redirect() && !is_tls_rejection(source)
+            }
             Error::Status { status, .. } => {
                 matches!(status, 401 | 408 | 416 | 429 | 500 | 502 | 503 | 504)
             }
@@ -263,6 +265,25 @@ impl Error {
     pub(crate) fn invalid_doc(what: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidDocument { what: what.into(), reason: reason.into() }
     }
+}
+
+/// Whether a transport error is the TLS handshake refusing the server (an untrusted or
+/// mismatched certificate, a protocol the server cannot speak): asking again gets the same
+/// answer, so it is not retried.
+fn is_tls_rejection(e: &reqwest::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        // `io::Error`s wrapping other errors (rustls' inside tokio-rustls' inside hyper's) hide
+        // the wrapped one from `source()`: step into them.
+        cur = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    false
 }
 
 /// Shorthand for results in this crate.

@@ -127,9 +127,13 @@ async fn https_registry_needs_a_trusted_root_or_insecure() {
     let target: Reference = format!("{}/tls/app:v1", reg.host()).parse().unwrap();
 
     // Untrusted certificate: HTTPS fails verification, plain HTTP gets no answer it understands.
-    let strict = builder().retry(mbi_registry::RetryPolicy::none()).build().unwrap();
+    // Under the default retry policy: a refused certificate is final, not retried.
+    let strict = builder().build().unwrap();
+    let started = std::time::Instant::now();
     let e = strict.push(store.clone(), &desc, &target).await.unwrap_err();
     assert!(matches!(e, mbi_registry::Error::Transport { .. }), "{e}");
+    assert!(!e.is_retryable(), "a certificate error is retryable: {e:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "took {:?}", started.elapsed());
     assert!(
         e.to_string().contains("certificate") || e.to_string().contains("UnknownIssuer"),
         "{e}"
