@@ -9,7 +9,7 @@ use mbi_distro::apt::resolve::{DependencyKind, Reason, Strategy};
 use mbi_distro::apt::{
     BinaryPackage, DebVersion, PackageName, Request, Resolution, Resolver, Variant,
 };
-use resolve_support::{origin, parse_packages, set_of, shuffle};
+use resolve_support::{VIRTUALS, origin, parse_packages, set_of, shuffle};
 
 fn n(s: &str) -> PackageName {
     PackageName::new(s).unwrap()
@@ -162,48 +162,6 @@ fn alternatives_prefer_first_installable() {
     let r = install(&u, &["app", "gawk"]).unwrap();
     assert!(!r.names().contains(&"mawk".to_owned()), "{:?}", r.names());
 }
-
-const VIRTUALS: &str = "\
-Package: mailer
-Version: 1
-Depends: mail-transport-agent
-
-Package: exim4
-Version: 4.96
-Priority: standard
-Provides: mail-transport-agent
-Conflicts: mail-transport-agent
-
-Package: postfix
-Version: 3.7
-Priority: optional
-Provides: mail-transport-agent
-Conflicts: mail-transport-agent
-
-Package: needs-v2
-Version: 1
-Depends: libapi (>= 2)
-
-Package: new-impl
-Version: 5
-Provides: libapi (= 2.1)
-
-Package: old-impl
-Version: 9
-Provides: libapi
-
-Package: needs-any-api
-Version: 1
-Depends: libapi
-
-Package: only-one
-Version: 1
-Depends: editor
-
-Package: nano
-Version: 7.2
-Provides: editor
-";
 
 #[test]
 fn virtual_packages() {

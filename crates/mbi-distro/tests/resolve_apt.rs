@@ -6,9 +6,9 @@ mod resolve_support;
 
 use mbi_distro::apt::resolve::Strategy;
 use mbi_distro::apt::{Request, Resolution, Resolver, Variant};
-use resolve_support::{AptFixture, apt_available, set_of};
+use resolve_support::{AptFixture, VIRTUALS, apt_available, set_of};
 
-const STABLE: &str = "\
+const STABLE_HEAD: &str = "\
 Package: app
 Version: 1.0
 Depends: libfoo (>= 1.2), tzdata
@@ -49,46 +49,9 @@ Depends: does-not-exist
 Package: okay
 Version: 1
 
-Package: mailer
-Version: 1
-Depends: mail-transport-agent
+";
 
-Package: exim4
-Version: 4.96
-Priority: standard
-Provides: mail-transport-agent
-Conflicts: mail-transport-agent
-
-Package: postfix
-Version: 3.7
-Priority: optional
-Provides: mail-transport-agent
-Conflicts: mail-transport-agent
-
-Package: needs-v2
-Version: 1
-Depends: libapi (>= 2)
-
-Package: new-impl
-Version: 5
-Provides: libapi (= 2.1)
-
-Package: old-impl
-Version: 9
-Provides: libapi
-
-Package: needs-any-api
-Version: 1
-Depends: libapi
-
-Package: only-one
-Version: 1
-Depends: editor
-
-Package: nano
-Version: 7.2
-Provides: editor
-
+const STABLE_TAIL: &str = "\
 Package: web
 Version: 1
 Depends: ssl-a | ssl-b
@@ -247,6 +210,11 @@ Package: rec-alt
 Version: 1
 ";
 
+/// The stable suite: a head of its own, the shared virtual-package stanzas, a tail.
+fn stable() -> String {
+    format!("{STABLE_HEAD}{VIRTUALS}\n{STABLE_TAIL}")
+}
+
 const SECURITY: &str = "\
 Package: libssl3
 Version: 3.0.15-1~deb12u1
@@ -261,7 +229,7 @@ fn fixture() -> Option<AptFixture> {
         eprintln!("SKIP: apt-get / apt-ftparchive not installed");
         return None;
     }
-    Some(AptFixture::new(&[("stable", STABLE), ("stable-security", SECURITY)]))
+    Some(AptFixture::new(&[("stable", &stable()), ("stable-security", SECURITY)]))
 }
 
 fn mbi(fx: &AptFixture, pkgs: &[&str]) -> Result<Resolution, mbi_distro::Error> {

@@ -500,3 +500,47 @@ pub fn main_suite(root: &Path) -> Option<String> {
     suites.sort();
     suites.into_iter().find(|s| !s.contains('-'))
 }
+
+/// Virtual packages: one provider among conflicting ones, versioned and unversioned
+/// provides (shared by the resolver's own tests and the comparison with apt).
+pub const VIRTUALS: &str = "\
+Package: mailer
+Version: 1
+Depends: mail-transport-agent
+
+Package: exim4
+Version: 4.96
+Priority: standard
+Provides: mail-transport-agent
+Conflicts: mail-transport-agent
+
+Package: postfix
+Version: 3.7
+Priority: optional
+Provides: mail-transport-agent
+Conflicts: mail-transport-agent
+
+Package: needs-v2
+Version: 1
+Depends: libapi (>= 2)
+
+Package: new-impl
+Version: 5
+Provides: libapi (= 2.1)
+
+Package: old-impl
+Version: 9
+Provides: libapi
+
+Package: needs-any-api
+Version: 1
+Depends: libapi
+
+Package: only-one
+Version: 1
+Depends: editor
+
+Package: nano
+Version: 7.2
+Provides: editor
+";
