@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cli_support::*;
+use mbi_testkit::scanners;
 
 fn cache_dir() -> PathBuf {
     std::env::var_os("MBI_APT_LIVE_CACHE")
@@ -178,51 +179,17 @@ fn live_debian_bookworm_distroless() {
         assert!(want.contains_key(pkg), "{pkg} missing from status.d: {want:?}");
     }
 
+    let want: Vec<(String, String)> = want.into_iter().collect();
     if let Some(syft) = std::env::var_os("MBI_SYFT").filter(|p| Path::new(p).is_file()) {
-        let out = ok(Command::new(syft)
-            .arg("scan")
-            .arg(format!("dir:{}", root.display()))
-            .args(["-o", "json", "-q"])
-            .env("SYFT_CHECK_FOR_APP_UPDATE", "false"));
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let got: BTreeMap<String, String> = v["artifacts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|a| a["type"] == "deb")
-            .map(|a| {
-                (a["name"].as_str().unwrap().to_owned(), a["version"].as_str().unwrap().to_owned())
-            })
-            .collect();
-        assert_eq!(got, want, "syft");
-        assert_eq!(v["distro"]["id"], "debian");
+        let inv = scanners::syft(Path::new(&syft), &root).unwrap();
+        assert_eq!(inv.packages, want, "syft");
+        assert_eq!(inv.report["distro"]["id"], "debian");
     } else {
         eprintln!("SKIP (part): MBI_SYFT not set (scripts/test.sh installs syft)");
     }
     if let Some(trivy) = std::env::var_os("MBI_TRIVY").filter(|p| Path::new(p).is_file()) {
-        let out = ok(Command::new(trivy)
-            .args([
-                "rootfs",
-                "--offline-scan",
-                "--skip-db-update",
-                "--skip-java-db-update",
-                "--scanners",
-                "",
-            ])
-            .args(["-f", "cyclonedx", "-q", "--cache-dir"])
-            .arg(t.path().join("trivy-cache"))
-            .arg(&root));
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let got: BTreeMap<String, String> = v["components"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["type"] == "library")
-            .map(|c| {
-                (c["name"].as_str().unwrap().to_owned(), c["version"].as_str().unwrap().to_owned())
-            })
-            .collect();
-        assert_eq!(got, want, "trivy");
+        let inv = scanners::trivy(Path::new(&trivy), &root, &t.path().join("trivy-cache")).unwrap();
+        assert_eq!(inv.packages, want, "trivy");
     } else {
         eprintln!("SKIP (part): MBI_TRIVY not set (scripts/test.sh installs trivy)");
     }

