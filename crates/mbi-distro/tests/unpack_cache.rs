@@ -147,9 +147,10 @@ fn installing_from_the_cache_gives_the_same_tree() {
     let spool = dir.path().join("spool");
     std::fs::create_dir(&spool).unwrap();
     let file = PackageFile::new(&deb_path).verified_sha256(sha);
-    let plain = Installer::new(InstallOptions::new("amd64", &spool)).install(&[file.clone()]);
+    let plain =
+        Installer::new(InstallOptions::new("amd64", &spool)).install(std::slice::from_ref(&file));
     let opts = InstallOptions::new("amd64", &spool).unpack_cache(dir.path().join("unpacked"));
-    let first = Installer::new(opts.clone()).install(&[file.clone()]);
+    let first = Installer::new(opts.clone()).install(std::slice::from_ref(&file));
     let second = Installer::new(opts).install(&[file]);
     let layer = |inst: mbi_distro::apt::install::Installation| {
         let mut out = Vec::new();
