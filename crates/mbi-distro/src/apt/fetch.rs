@@ -27,7 +27,9 @@ use mbi_core::{Digest, Sha256Hasher};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::Error;
-use crate::apt::cache::{Cache, Validators, read_validators, write_atomic, write_validators};
+use crate::apt::cache::{
+    Cache, CachedBytes, Validators, read_validators, write_atomic, write_validators,
+};
 use crate::apt::http::{Attempt, HttpClient, Small};
 use crate::apt::index::{ParseOptions, parse_packages};
 use crate::apt::package::{BinaryPackage, IndexOrigin};
@@ -297,16 +299,19 @@ impl Apt {
             futures_util::future::join_all(sources.iter().map(|e| self.refresh_dist(e, opts)))
                 .await;
         let dists = dists.into_iter().collect::<Result<Vec<_>, _>>()?;
-        let total = dists.iter().flatten().map(|(pkgs, _)| pkgs.len()).sum();
-        let mut snap = RepositorySnapshot {
-            packages: Vec::with_capacity(total),
-            indexes: Vec::with_capacity(dists.iter().map(Vec::len).sum()),
-        };
-        for d in dists {
-            for (pkgs, prov) in d {
+        let total: usize = dists.iter().flatten().map(|(pkgs, _)| pkgs.len()).sum();
+        let mut snap = RepositorySnapshot::default();
+        for (pkgs, prov) in dists.into_iter().flatten() {
+            if snap.packages.is_empty() {
+                // The first index (the main suite's, usually by far the largest) becomes the
+                // vector and the others are appended: growing it once is a reallocation, not
+                // a copy of every package.
+                snap.packages = pkgs;
+                snap.packages.reserve(total - snap.packages.len());
+            } else {
                 snap.packages.extend(pkgs);
-                snap.indexes.push(prov);
             }
+            snap.indexes.push(prov);
         }
         Ok(snap)
     }
@@ -690,7 +695,7 @@ impl Apt {
         meta: &DistMeta,
         path: &str,
         opts: &RefreshOptions,
-    ) -> Result<(Vec<u8>, Digest), Error> {
+    ) -> Result<(CachedBytes, Digest), Error> {
         let r = &meta.release;
         let plain = r.file(path);
         let candidates: Vec<(Comp, &ReleaseFile)> = [Comp::Zstd, Comp::Xz, Comp::Gzip, Comp::Plain]
@@ -717,7 +722,9 @@ impl Apt {
         // is dropped and fetched again); [`Cache::verify_indexes`] re-hashes on request.
         for (_, f) in &candidates {
             let cp = self.cache.index_path(&key_of(f));
-            if let Ok(bytes) = tokio::fs::read(&cp).await {
+            let path = cp.clone();
+            let read = tokio::task::spawn_blocking(move || CachedBytes::read(&path)).await;
+            if let Ok(Ok(bytes)) = read {
                 match plain {
                     Some(p) if bytes.len() as u64 == p.size => {
                         return Ok((bytes, p.sha256.clone()));
@@ -756,8 +763,10 @@ impl Apt {
                     .await;
                 match res {
                     Ok(true) => {
-                        let bytes = tokio::fs::read(&dest)
+                        let path = dest.clone();
+                        let bytes = tokio::task::spawn_blocking(move || CachedBytes::read(&path))
                             .await
+                            .map_err(|e| Error::Config(format!("read task failed: {e}")))?
                             .map_err(|err| Error::io("read", &dest, err))?;
                         let d = plain.map_or_else(|| f.sha256.clone(), |p| p.sha256.clone());
                         return Ok((bytes, d));
