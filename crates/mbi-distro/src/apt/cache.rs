@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! <root>/apt/lists/<dist-key>/InRelease | Release | Release.gpg | validators.json
+//! <root>/apt/lists/<dist-key>/verified.json    last signature check of that file (see below)
 //! <root>/apt/indexes/<sha256-of-uncompressed-Packages>      verified, decompressed
 //! <root>/apt/indexes/z-<sha256-of-downloaded-file>          (when Release lists no plain hash)
 //! <root>/debs/sha256/<hex>                                   verified .deb files
@@ -9,7 +10,15 @@
 //! ```
 //!
 //! Everything is written to a temporary name and renamed into place after verification, so
-//! a reader never sees a partial or unverified file under a final name.
+//! a reader never sees a partial or unverified file under a final name, and no file is ever
+//! changed in place (cached indexes are mapped into memory while they are parsed).
+//!
+//! `verified.json` records what checking the signed metadata against its keyring established
+//! (the signatures' mathematics and the keys' self-signatures, bindings and revocations), bound
+//! to the SHA-256 of the signed file, its detached signature and the keyring files. A refresh
+//! that finds the same three digests applies the key policy to it at the current time instead
+//! of repeating the public-key work; anything else verifies from scratch. The cache directory is
+//! trusted like everything in it: whoever can write it can already replace verified indexes.
 
 use std::path::{Path, PathBuf};
 
