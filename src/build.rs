@@ -27,15 +27,16 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use mbi_core::{BlobStore, Descriptor, HistoryEntry, Image, ImageBuilder, IndexBuilder, Platform};
-use mbi_distro::apt::fetch::{Apt, CheckTime, FetchEvent, FetchOptions, RefreshOptions};
+use mbi_distro::apt::fetch::{
+    Apt, CheckTime, FetchEvent, FetchOptions, RefreshOptions, RepositorySnapshot,
+};
 use mbi_distro::apt::install::{Flavour, Installer, PackageFile};
 use mbi_distro::apt::layering::split;
 use mbi_distro::apt::scripts::{ScriptAction, ScriptNote};
 use mbi_distro::apt::signature::Keyring;
-use mbi_distro::apt::{BinaryPackage, PackageName, Request, Resolver};
+use mbi_distro::apt::{PackageName, Request, Resolver};
 use mbi_distro::lock::{ArchLock, IndexProvenance, LockedPackage, Lockfile};
 use mbi_distro::spec::{CompressionSpec, Spec};
 use mbi_layer::{Content, EntryKind, LayerCompression, LayerOptions, LayerWriter, TreePath};
@@ -143,6 +144,21 @@ pub type OnEvent<'a> = &'a (dyn Fn(&BuildEvent) + Send + Sync);
 
 /// Resolves `spec` into a lockfile: sources, signed indexes, one resolution per architecture.
 pub async fn lock(spec: &Spec, options: &BuildOptions, on: OnEvent<'_>) -> Result<Lockfile> {
+    Ok(lock_with_snapshot(spec, options, on).await?.0)
+}
+
+/// [`lock`], also handing back every package of every index read (the snapshot the lock was
+/// resolved from) instead of freeing it.
+///
+/// A distribution's indexes hold tens of thousands of packages in hundreds of thousands of
+/// small allocations, and freeing them takes tens of milliseconds, as long as resolving. A
+/// program that inspects the packages keeps them; one that is about to exit (like the `mbi`
+/// CLI) may `std::mem::forget` the snapshot and let the operating system reclaim the memory.
+pub async fn lock_with_snapshot(
+    spec: &Spec,
+    options: &BuildOptions,
+    on: OnEvent<'_>,
+) -> Result<(Lockfile, RepositorySnapshot)> {
     let sources = spec.resolve_sources(&options.host_root)?;
     if sources.entries.is_empty() {
         return Err(Error::Build(format!("no apt sources in {}", sources.origin)));
@@ -169,7 +185,6 @@ pub async fn lock(spec: &Spec, options: &BuildOptions, on: OnEvent<'_>) -> Resul
     )));
     let epoch = spec.source_date_epoch.or(options.source_date_epoch).or(snapshot.newest_date());
 
-    let candidates: Vec<Arc<BinaryPackage>> = snapshot.packages.into_iter().map(Arc::new).collect();
     let mut request = Request::new(spec.variant)
         .with_packages(spec.packages.iter().map(String::as_str))?
         .recommends(spec.recommends);
@@ -181,8 +196,9 @@ pub async fn lock(spec: &Spec, options: &BuildOptions, on: OnEvent<'_>) -> Resul
     lock.indexes = snapshot.indexes.iter().map(IndexProvenance::from).collect();
     for arch in &archs {
         on(&BuildEvent::Working(format!("Resolving {arch}")));
-        let resolver = Resolver::new(candidates.iter().cloned(), arch);
-        let resolution = resolver.resolve(&request)?;
+        // Only the packages the request can reach become the resolver's universe (same result
+        // as `Resolver::new(all).resolve`, see `resolve_among`).
+        let resolution = Resolver::resolve_among(&snapshot.packages, arch, &request)?;
         on(&BuildEvent::Step(format!(
             "Resolved {arch}: {} packages ({} variant)",
             resolution.packages.len(),
@@ -195,7 +211,7 @@ pub async fn lock(spec: &Spec, options: &BuildOptions, on: OnEvent<'_>) -> Resul
     // Only the indexes packages came from (and those of every architecture built) matter for
     // an audit, but all were read: keep all, in configuration order.
     lock.validate().map_err(|r| Error::Build(format!("the new lock is inconsistent: {r}")))?;
-    Ok(lock)
+    Ok((lock, snapshot))
 }
 
 /// Checks that `lock` was made from `spec` and covers the architectures to build.

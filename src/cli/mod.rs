@@ -144,7 +144,12 @@ pub fn main() -> ExitCode {
     };
     let ctx = Ctx::from_env(cli.quiet);
     match run(cli.command, &ctx) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            // Everything the command ran on the runtime has been awaited: an orderly shutdown
+            // (waking and joining its idle threads) would only delay the exit.
+            std::mem::forget(ctx.runtime);
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("mbi: error: {}", e.render());
             ExitCode::from(e.exit_code())

@@ -566,3 +566,48 @@ async fn keyring_with_trust_packets_verifies() {
     let snap = sc.refresh(&["stable"]).await.unwrap();
     assert!(!snap.packages.is_empty());
 }
+
+/// The verification record next to the cached `InRelease` is reused only for the same bytes and
+/// keyring, and the key policy is applied again at every refresh.
+#[tokio::test]
+async fn verification_record_is_reused_and_rechecked() {
+    let mut repo = standard_repo();
+    let k = repo
+        .generate_key(&KeySpec {
+            expire: "1d".into(),
+            faked_time: Some("20230101T000000".into()),
+            ..KeySpec::new("short-lived <short@mbi.invalid>")
+        })
+        .unwrap();
+    repo.sign_with(k.clone());
+    let sc = serve(repo, &Publish::default());
+    let source = sc.source("stable");
+    let record = sc.apt().cache().lists_dir(&source.dist_url()).join("verified.json");
+    let skip = RefreshOptions::new(&["amd64"], CheckTime::SkipTimeChecks);
+    let first = sc.apt().refresh(std::slice::from_ref(&source), &skip).await.unwrap();
+    let written = std::fs::metadata(&record).unwrap().modified().unwrap();
+    // Same bytes, same keyring: the record answers (it is not rewritten) with the same signer.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut offline = skip.clone();
+    offline.offline = true;
+    let again = sc.apt().refresh(std::slice::from_ref(&source), &offline).await.unwrap();
+    assert_eq!(again.indexes, first.indexes);
+    assert_eq!(std::fs::metadata(&record).unwrap().modified().unwrap(), written);
+    // The key expired long before NOW: checking at NOW refuses it, record or not.
+    let mut at_now = RefreshOptions::new(&["amd64"], CheckTime::At(NOW));
+    at_now.offline = true;
+    let e = sc.apt().refresh(std::slice::from_ref(&source), &at_now).await.unwrap_err();
+    assert!(e.to_string().contains("expired now"), "{e}");
+    // A damaged record is ignored and rewritten by a full verification.
+    std::fs::write(&record, b"{\"format\":1,").unwrap();
+    let third = sc.apt().refresh(std::slice::from_ref(&source), &offline).await.unwrap();
+    assert_eq!(third.indexes, first.indexes);
+    assert!(std::fs::read_to_string(&record).unwrap().contains("\"check\""));
+    // Another keyring (the same key, revoked since): the record does not apply.
+    sc.repo.revoke(&k).unwrap();
+    let revoked = sc.repo.export_key(&k, false).unwrap();
+    let mut e = source.clone();
+    e.signed_by = Some(SignedBy::Keyrings(vec![revoked]));
+    let err = sc.apt().refresh(&[e], &offline).await.unwrap_err().to_string();
+    assert!(err.contains("revoked"), "{err}");
+}

@@ -27,8 +27,13 @@ fn universe(suites: &[(&str, &str)]) -> Vec<BinaryPackage> {
     v
 }
 
+/// Resolves over the whole universe, and checks that resolving over the packages the request
+/// can reach (`resolve_among`, what `mbi lock` does) gives the same answer, to the letter.
 fn resolve(pkgs: &[BinaryPackage], req: &Request) -> Result<Resolution, Error> {
-    Resolver::new(pkgs.iter().cloned(), "amd64").resolve(req)
+    let full = Resolver::new(pkgs.iter().cloned(), "amd64").resolve(req);
+    let among = Resolver::resolve_among(pkgs, "amd64", req);
+    assert_eq!(format!("{among:?}"), format!("{full:?}"), "resolve_among differs");
+    full
 }
 
 fn install(pkgs: &[BinaryPackage], names: &[&str]) -> Result<Resolution, Error> {

@@ -115,6 +115,9 @@ proptest! {
         let requested: Vec<&str> = req.iter().map(|&i| NAMES[i]).collect();
         let request = Request::new(Variant::Distroless).with_packages(&requested).unwrap();
         let result = Resolver::new(universe.iter().cloned(), "amd64").resolve(&request);
+        // The reachable-subset path gives the same answer, to the letter.
+        let among = Resolver::resolve_among(&universe, "amd64", &request);
+        prop_assert_eq!(format!("{among:?}"), format!("{result:?}"));
         match &result {
             Ok(r) => {
                 let set: Vec<&BinaryPackage> = r.packages.iter().map(|p| &*p.package).collect();

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! <root>/apt/lists/<dist-key>/InRelease | Release | Release.gpg | validators.json
+//! <root>/apt/lists/<dist-key>/verified.json    last signature check of that file (see below)
 //! <root>/apt/indexes/<sha256-of-uncompressed-Packages>      verified, decompressed
 //! <root>/apt/indexes/z-<sha256-of-downloaded-file>          (when Release lists no plain hash)
 //! <root>/debs/sha256/<hex>                                   verified .deb files
@@ -9,7 +10,15 @@
 //! ```
 //!
 //! Everything is written to a temporary name and renamed into place after verification, so
-//! a reader never sees a partial or unverified file under a final name.
+//! a reader never sees a partial or unverified file under a final name, and no file is ever
+//! changed in place (cached indexes are mapped into memory while they are parsed).
+//!
+//! `verified.json` records what checking the signed metadata against its keyring established
+//! (the signatures' mathematics and the keys' self-signatures, bindings and revocations), bound
+//! to the SHA-256 of the signed file, its detached signature and the keyring files. A refresh
+//! that finds the same three digests applies the key policy to it at the current time instead
+//! of repeating the public-key work; anything else verifies from scratch. The cache directory is
+//! trusted like everything in it: whoever can write it can already replace verified indexes.
 
 use std::path::{Path, PathBuf};
 
@@ -109,6 +118,88 @@ impl Cache {
     }
 }
 
+/// A cached file's bytes: mapped read-only when possible, else read into memory.
+///
+/// A warm `mbi lock` reads Debian's 50 MB `Packages` index on every run; copying it into a fresh
+/// buffer costs a page fault per 4 KiB of that buffer on top of the copy, while a mapping of
+/// the page cache is set up in one call (`MAP_POPULATE`) and copies nothing.
+pub(crate) enum CachedBytes {
+    Mapped { ptr: std::ptr::NonNull<u8>, len: usize },
+    Owned(Vec<u8>),
+}
+
+// SAFETY: the mapping is read-only and owned by this value (unmapped on drop); sharing or moving
+// it across threads is as safe as for a `Box<[u8]>`.
+unsafe impl Send for CachedBytes {}
+// SAFETY: see `Send`; `&CachedBytes` only gives `&[u8]`.
+unsafe impl Sync for CachedBytes {}
+
+impl CachedBytes {
+    /// Maps (or reads) the file at `path`.
+    ///
+    /// Only files of the cache are mapped, and the cache never changes a file in place: every
+    /// file is written under a temporary name and renamed into place, and removing one
+    /// (damaged copies, [`Cache::verify_indexes`]) unlinks it, which leaves a mapping intact.
+    /// The bytes therefore cannot change while mapped. (Another program truncating a cache
+    /// file in place would make reading it fault; whoever can write the cache directory can
+    /// already replace its verified contents, see [`Cache`].)
+    pub(crate) fn read(path: &Path) -> std::io::Result<CachedBytes> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        let Ok(len) = usize::try_from(len) else {
+            return Err(std::io::Error::other("file too large to map"));
+        };
+        if len > 0 {
+            // SAFETY: a fresh private, read-only mapping of a regular file we opened; the kernel
+            // chooses the address; the result is checked before use.
+            let ptr = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE | libc::MAP_POPULATE,
+                    file.as_raw_fd(),
+                    0,
+                )
+            };
+            if ptr != libc::MAP_FAILED
+                && let Some(ptr) = std::ptr::NonNull::new(ptr.cast::<u8>())
+            {
+                return Ok(CachedBytes::Mapped { ptr, len });
+            }
+        }
+        let mut bytes = Vec::with_capacity(len);
+        std::io::Read::read_to_end(&mut &file, &mut bytes)?;
+        Ok(CachedBytes::Owned(bytes))
+    }
+}
+
+impl std::ops::Deref for CachedBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            // SAFETY: `ptr` is a live mapping of `len` readable bytes (see `read`) until drop.
+            CachedBytes::Mapped { ptr, len } => unsafe {
+                std::slice::from_raw_parts(ptr.as_ptr(), *len)
+            },
+            CachedBytes::Owned(v) => v,
+        }
+    }
+}
+
+impl Drop for CachedBytes {
+    fn drop(&mut self) {
+        if let CachedBytes::Mapped { ptr, len } = self {
+            // SAFETY: unmaps exactly the mapping `read` made; no slice of it outlives `self`.
+            unsafe {
+                libc::munmap(ptr.as_ptr().cast(), *len);
+            }
+        }
+    }
+}
+
 /// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     use std::io::Write;
@@ -154,6 +245,22 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"hello");
         let names: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().collect();
         assert_eq!(names.len(), 1, "no temp files left behind");
+    }
+
+    #[test]
+    fn cached_bytes_map_or_read_the_whole_file() {
+        let d = tempfile::tempdir().unwrap();
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        for (name, content) in [("big", &big[..]), ("small", b"Package: a\n"), ("empty", b"")] {
+            let p = d.path().join(name);
+            write_atomic(&p, content).unwrap();
+            let bytes = CachedBytes::read(&p).unwrap();
+            assert_eq!(&*bytes, content, "{name}");
+            // Unlinking a mapped file (as a damaged-copy cleanup does) leaves the bytes intact.
+            std::fs::remove_file(&p).unwrap();
+            assert_eq!(&*bytes, content, "{name} after unlink");
+        }
+        assert!(CachedBytes::read(&d.path().join("missing")).is_err());
     }
 
     #[test]

@@ -27,13 +27,16 @@ use mbi_core::{Digest, Sha256Hasher};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::Error;
-use crate::apt::cache::{Cache, Validators, read_validators, write_atomic, write_validators};
+use crate::apt::cache::{
+    Cache, CachedBytes, Validators, read_validators, write_atomic, write_validators,
+};
 use crate::apt::http::{Attempt, HttpClient, Small};
 use crate::apt::index::{ParseOptions, parse_packages};
 use crate::apt::package::{BinaryPackage, IndexOrigin};
 use crate::apt::release::{Release, ReleaseFile};
 use crate::apt::signature::{
-    Keyring, Signer, VerifyPolicy, clearsigned_text_unverified, verify_clearsigned, verify_detached,
+    Keyring, SignatureCheck, Signer, VerifyPolicy, check_clearsigned, check_detached,
+    clearsigned_text_unverified,
 };
 use crate::apt::sources::{SignedBy, SourceEntry};
 
@@ -295,12 +298,20 @@ impl Apt {
         let dists =
             futures_util::future::join_all(sources.iter().map(|e| self.refresh_dist(e, opts)))
                 .await;
+        let dists = dists.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let total: usize = dists.iter().flatten().map(|(pkgs, _)| pkgs.len()).sum();
         let mut snap = RepositorySnapshot::default();
-        for d in dists {
-            for (pkgs, prov) in d? {
+        for (pkgs, prov) in dists.into_iter().flatten() {
+            if snap.packages.is_empty() {
+                // The first index (the main suite's, usually by far the largest) becomes the
+                // vector and the others are appended: growing it once is a reallocation, not
+                // a copy of every package.
+                snap.packages = pkgs;
+                snap.packages.reserve(total - snap.packages.len());
+            } else {
                 snap.packages.extend(pkgs);
-                snap.indexes.push(prov);
             }
+            snap.indexes.push(prov);
         }
         Ok(snap)
     }
@@ -414,31 +425,37 @@ impl Apt {
         Ok(out)
     }
 
-    fn keyring_for(
+    /// The keyring of a source, read but not parsed: parsing it (and checking its keys) is
+    /// only needed when the verification cache cannot answer. A file that cannot be read is an
+    /// error here, as it always was; one that cannot be parsed never produced a cache record,
+    /// so it still fails, in [`KeyMaterial::parse`].
+    fn key_material(
         &self,
         e: &SourceEntry,
         opts: &RefreshOptions,
-    ) -> Result<Option<Keyring>, Error> {
+    ) -> Result<Option<KeyMaterial>, Error> {
         match &e.signed_by {
             Some(SignedBy::Keyrings(paths)) => {
-                let mut k = Keyring::new();
+                let mut files = Vec::with_capacity(paths.len());
                 for p in paths {
-                    k.extend(Keyring::load(p)?);
+                    let bytes =
+                        std::fs::read(p).map_err(|err| Error::io("read keyring", p, err))?;
+                    files.push((p.clone(), bytes));
                 }
-                Ok(Some(k))
+                Ok(Some(KeyMaterial::Files(files)))
             }
-            Some(SignedBy::Inline(armour)) => Ok(Some(Keyring::from_bytes(
-                armour.as_bytes(),
-                &format!("inline Signed-By key of {}", e.defined_at),
-            )?)),
-            None => Ok(opts.default_keyring.clone()),
+            Some(SignedBy::Inline(armour)) => Ok(Some(KeyMaterial::Inline {
+                armour: armour.clone(),
+                context: format!("inline Signed-By key of {}", e.defined_at),
+            })),
+            None => Ok(opts.default_keyring.clone().map(KeyMaterial::Parsed)),
         }
     }
 
     async fn load_dist(&self, e: &SourceEntry, opts: &RefreshOptions) -> Result<DistMeta, Error> {
         let dist_url = e.dist_url();
         let dir = self.cache.lists_dir(&dist_url);
-        let keyring = self.keyring_for(e, opts)?;
+        let keyring = self.key_material(e, opts)?;
         let insecure_ok = e.trusted && opts.allow_insecure;
         if keyring.is_none() && !insecure_ok {
             return Err(Error::Signature {
@@ -478,24 +495,32 @@ impl Apt {
                     ("InRelease", b, None)
                 }
                 Small::Body { bytes, etag, last_modified } => {
-                    // Verify before caching (below); remember validators only after.
-                    let m = self.verify_meta(
-                        e,
-                        "InRelease",
-                        &bytes,
-                        None,
-                        keyring.as_ref(),
-                        &policy,
-                        insecure_ok,
-                        &inrelease_url,
-                    )?;
-                    write_atomic(&cached_in, &bytes)?;
-                    write_validators(
-                        &dir,
-                        &Validators { file: "InRelease".into(), etag, last_modified },
-                    )?;
-                    for stale in ["Release", "Release.gpg"] {
-                        let _ = std::fs::remove_file(dir.join(stale));
+                    // Verify before caching (below); remember validators only after. A mirror
+                    // that sends no validators answers 200 every time: when the bytes are the
+                    // ones cached, nothing is rewritten (and the verification cache answers).
+                    let unchanged = std::fs::read(&cached_in).is_ok_and(|b| b == bytes);
+                    let m = self
+                        .verify_blocking(
+                            e,
+                            "InRelease",
+                            bytes.clone(),
+                            None,
+                            keyring,
+                            policy,
+                            insecure_ok,
+                            inrelease_url,
+                            dir.clone(),
+                        )
+                        .await?;
+                    if !unchanged {
+                        write_atomic(&cached_in, &bytes)?;
+                        for stale in ["Release", "Release.gpg"] {
+                            let _ = std::fs::remove_file(dir.join(stale));
+                        }
+                    }
+                    let fresh = Validators { file: "InRelease".into(), etag, last_modified };
+                    if read_validators(&dir).as_ref() != Some(&fresh) {
+                        write_validators(&dir, &fresh)?;
                     }
                     return self.finish_meta(e, m, opts);
                 }
@@ -515,16 +540,19 @@ impl Apt {
                         Small::Body { bytes, .. } => Some(bytes),
                         _ => None,
                     };
-                    let m = self.verify_meta(
-                        e,
-                        "Release",
-                        &rel,
-                        sig.as_deref(),
-                        keyring.as_ref(),
-                        &policy,
-                        insecure_ok,
-                        &rel_url,
-                    )?;
+                    let m = self
+                        .verify_blocking(
+                            e,
+                            "Release",
+                            rel.clone(),
+                            sig.clone(),
+                            keyring,
+                            policy,
+                            insecure_ok,
+                            rel_url,
+                            dir.clone(),
+                        )
+                        .await?;
                     write_atomic(&dir.join("Release"), &rel)?;
                     match &sig {
                         Some(s) => write_atomic(&dir.join("Release.gpg"), s)?,
@@ -542,10 +570,29 @@ impl Apt {
             }
         };
         let ctx = format!("{dist_url}{file}");
-        // Signature checks are CPU work (RSA-4096, a few ms each): on a blocking thread, so
-        // the suites of one refresh verify in parallel.
+        let m = self
+            .verify_blocking(e, file, bytes, detached, keyring, policy, insecure_ok, ctx, dir)
+            .await?;
+        self.finish_meta(e, m, opts)
+    }
+
+    /// [`Apt::verify_meta`] on a blocking thread: signature checks are CPU work (RSA-4096, a
+    /// few ms each), so the suites of one refresh verify in parallel.
+    #[allow(clippy::too_many_arguments)]
+    async fn verify_blocking(
+        &self,
+        e: &SourceEntry,
+        file: &'static str,
+        bytes: Vec<u8>,
+        detached: Option<Vec<u8>>,
+        keyring: Option<KeyMaterial>,
+        policy: VerifyPolicy,
+        insecure_ok: bool,
+        context: String,
+        dir: PathBuf,
+    ) -> Result<DistMeta, Error> {
         let (this, entry) = (self.clone(), e.clone());
-        let m = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             this.verify_meta(
                 &entry,
                 file,
@@ -554,12 +601,12 @@ impl Apt {
                 keyring.as_ref(),
                 &policy,
                 insecure_ok,
-                &ctx,
+                &context,
+                &dir,
             )
         })
         .await
-        .map_err(|e| Error::Config(format!("signature task failed: {e}")))??;
-        self.finish_meta(e, m, opts)
+        .map_err(|e| Error::Config(format!("signature task failed: {e}")))?
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -569,23 +616,29 @@ impl Apt {
         file: &'static str,
         bytes: &[u8],
         detached: Option<&[u8]>,
-        keyring: Option<&Keyring>,
+        keyring: Option<&KeyMaterial>,
         policy: &VerifyPolicy,
         insecure_ok: bool,
         context: &str,
+        dir: &Path,
     ) -> Result<DistMeta, Error> {
-        let (text, signer) = match (file, keyring, detached) {
-            ("InRelease", Some(k), _) => {
-                let (t, s) = verify_clearsigned(bytes, k, policy, context)?;
+        let release_sha256 = Digest::sha256(bytes);
+        let signed = match (file, keyring, detached) {
+            ("InRelease", Some(k), _) => Some((k, None)),
+            (_, Some(k), Some(sig)) => Some((k, Some(sig))),
+            _ => None,
+        };
+        let (text, signer) = match signed {
+            Some((k, sig)) => {
+                let (t, s) =
+                    verify_cached(bytes, &release_sha256, sig, k, file, policy, context, dir)?;
                 (t, Some(s))
             }
-            ("InRelease", None, _) => (clearsigned_text_unverified(bytes)?, None),
-            (_, Some(k), Some(sig)) => {
-                let s = verify_detached(bytes, sig, k, policy, context)?;
-                (utf8(bytes, context)?, Some(s))
+            None if file == "InRelease" && keyring.is_none() => {
+                (clearsigned_text_unverified(bytes)?, None)
             }
-            (_, _, _) if insecure_ok => (utf8(bytes, context)?, None),
-            (_, _, _) => {
+            None if insecure_ok => (utf8(bytes, context)?, None),
+            None => {
                 return Err(Error::Signature {
                     context: context.into(),
                     reason: format!(
@@ -600,7 +653,7 @@ impl Apt {
         Ok(DistMeta {
             release,
             release_file: file,
-            release_sha256: Digest::sha256(bytes),
+            release_sha256,
             signer,
             context: context.into(),
         })
@@ -642,7 +695,7 @@ impl Apt {
         meta: &DistMeta,
         path: &str,
         opts: &RefreshOptions,
-    ) -> Result<(Vec<u8>, Digest), Error> {
+    ) -> Result<(CachedBytes, Digest), Error> {
         let r = &meta.release;
         let plain = r.file(path);
         let candidates: Vec<(Comp, &ReleaseFile)> = [Comp::Zstd, Comp::Xz, Comp::Gzip, Comp::Plain]
@@ -669,7 +722,9 @@ impl Apt {
         // is dropped and fetched again); [`Cache::verify_indexes`] re-hashes on request.
         for (_, f) in &candidates {
             let cp = self.cache.index_path(&key_of(f));
-            if let Ok(bytes) = tokio::fs::read(&cp).await {
+            let path = cp.clone();
+            let read = tokio::task::spawn_blocking(move || CachedBytes::read(&path)).await;
+            if let Ok(Ok(bytes)) = read {
                 match plain {
                     Some(p) if bytes.len() as u64 == p.size => {
                         return Ok((bytes, p.sha256.clone()));
@@ -708,8 +763,10 @@ impl Apt {
                     .await;
                 match res {
                     Ok(true) => {
-                        let bytes = tokio::fs::read(&dest)
+                        let path = dest.clone();
+                        let bytes = tokio::task::spawn_blocking(move || CachedBytes::read(&path))
                             .await
+                            .map_err(|e| Error::Config(format!("read task failed: {e}")))?
                             .map_err(|err| Error::io("read", &dest, err))?;
                         let d = plain.map_or_else(|| f.sha256.clone(), |p| p.sha256.clone());
                         return Ok((bytes, d));
@@ -1037,6 +1094,134 @@ impl Apt {
             .map_err(|e| perm(Error::io("rename into", &dest, e)))?;
         Ok(())
     }
+}
+
+/// A source's keyring as read from its files (or text), parsed only on demand.
+enum KeyMaterial {
+    Files(Vec<(PathBuf, Vec<u8>)>),
+    Inline { armour: String, context: String },
+    Parsed(Keyring),
+}
+
+impl KeyMaterial {
+    /// The same list [`Keyring::source_digests`] gives once parsed.
+    fn digests(&self) -> Vec<Digest> {
+        match self {
+            KeyMaterial::Files(files) => files.iter().map(|(_, b)| Digest::sha256(b)).collect(),
+            KeyMaterial::Inline { armour, .. } => vec![Digest::sha256(armour.as_bytes())],
+            KeyMaterial::Parsed(k) => k.source_digests().to_vec(),
+        }
+    }
+
+    fn parse(&self) -> Result<std::borrow::Cow<'_, Keyring>, Error> {
+        Ok(match self {
+            KeyMaterial::Files(files) => {
+                let mut k = Keyring::new();
+                for (path, bytes) in files {
+                    k.extend(Keyring::from_bytes(bytes, &path.display().to_string())?);
+                }
+                std::borrow::Cow::Owned(k)
+            }
+            KeyMaterial::Inline { armour, context } => {
+                std::borrow::Cow::Owned(Keyring::from_bytes(armour.as_bytes(), context)?)
+            }
+            KeyMaterial::Parsed(k) => std::borrow::Cow::Borrowed(k),
+        })
+    }
+}
+
+/// The file, next to the cached signed metadata, that remembers its last verification.
+const VERIFIED: &str = "verified.json";
+
+/// What checking a signed metadata file against a keyring established (see
+/// [`verify_cached`]), bound to the digests of both.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct VerifiedRecord {
+    format: u32,
+    /// `InRelease` or `Release`.
+    file: String,
+    /// SHA-256 of the signed file exactly as fetched.
+    release_sha256: Digest,
+    /// SHA-256 of `Release.gpg` for a detached signature.
+    signature_sha256: Option<Digest>,
+    /// [`Keyring::source_digests`] of the keyring it was checked against.
+    keyring: Vec<Digest>,
+    /// The time-independent result of the signature check.
+    check: SignatureCheck,
+    /// The signed text (what the Release is parsed from).
+    text: String,
+}
+
+const VERIFIED_FORMAT: u32 = 1;
+
+/// Verifies signed metadata, reusing the last verification of the same bytes against the same
+/// keyring when there is one, and returns the signed text and the signer.
+///
+/// The public-key work (parsing the keyring, RSA over the signatures, the keys' self-signatures
+/// and bindings) depends only on the signed file, the detached signature and the keyring
+/// bytes, so its outcome ([`SignatureCheck`]) is stored in `dir/verified.json` with the SHA-256
+/// of all three and reused only when all three digests are equal. The policy is applied again
+/// on every run ([`SignatureCheck::judge`]: the key valid at signing time and now, signature
+/// not expired or from the future, weak hashes), and so are the Release's `Date` /
+/// `Valid-Until` checks ([`Apt::finish_meta`]): a record never lets through what verifying
+/// from scratch today would refuse. Anything unusual (no record, another format, a digest
+/// differs, the policy refuses) falls back to verifying from scratch, which rewrites the
+/// record.
+///
+/// Trust: the record lives in the cache directory, which is already trusted to hold verified
+/// data (cached indexes are trusted by their names, see [`Apt::load_index`]): whoever can write
+/// there can already swap an index. The record therefore adds no new way in; a cache shared
+/// with untrusted users is unsafe with or without it. A record is written (atomically) only
+/// after a successful verification.
+#[allow(clippy::too_many_arguments)]
+fn verify_cached(
+    data: &[u8],
+    data_sha256: &Digest,
+    detached: Option<&[u8]>,
+    keys: &KeyMaterial,
+    file: &str,
+    policy: &VerifyPolicy,
+    context: &str,
+    dir: &Path,
+) -> Result<(String, Signer), Error> {
+    let keyring = keys.digests();
+    let signature_sha256 = detached.map(Digest::sha256);
+    let path = dir.join(VERIFIED);
+    if let Some(rec) =
+        std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<VerifiedRecord>(&b).ok())
+        && rec.format == VERIFIED_FORMAT
+        && rec.file == file
+        && rec.release_sha256 == *data_sha256
+        && rec.signature_sha256 == signature_sha256
+        && rec.keyring == keyring
+        && let Ok(signer) = rec.check.judge(policy, context)
+    {
+        return Ok((rec.text, signer));
+    }
+    let k = keys.parse()?;
+    let (text, check) = match detached {
+        None => check_clearsigned(data, &k, context)?,
+        Some(sig) => {
+            let check = check_detached(data, sig, &k, context)?;
+            check.judge(policy, context)?; // a signature error comes before a UTF-8 one
+            (utf8(data, context)?, check)
+        }
+    };
+    let signer = check.judge(policy, context)?;
+    let rec = VerifiedRecord {
+        format: VERIFIED_FORMAT,
+        file: file.to_owned(),
+        release_sha256: data_sha256.clone(),
+        signature_sha256,
+        keyring,
+        check,
+        text,
+    };
+    // Best effort: a cache that cannot be written only costs the next run a verification.
+    if let Ok(bytes) = serde_json::to_vec(&rec) {
+        let _ = write_atomic(&path, &bytes);
+    }
+    Ok((rec.text, signer))
 }
 
 fn utf8(bytes: &[u8], context: &str) -> Result<String, Error> {

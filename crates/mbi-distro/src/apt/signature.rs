@@ -33,6 +33,8 @@ use crate::Error;
 #[derive(Debug, Clone, Default)]
 pub struct Keyring {
     keys: Vec<SignedPublicKey>,
+    /// SHA-256 of each input the keys were read from, in order: the keyring's identity.
+    sources: Vec<mbi_core::Digest>,
 }
 
 impl Keyring {
@@ -93,7 +95,7 @@ impl Keyring {
                 None => "no public key found".into(),
             }));
         }
-        Ok(Keyring { keys })
+        Ok(Keyring { keys, sources: vec![mbi_core::Digest::sha256(bytes)] })
     }
 
     /// Reads a keyring file (binary or armoured).
@@ -105,6 +107,13 @@ impl Keyring {
     /// Adds every key of `other`.
     pub fn extend(&mut self, other: Keyring) {
         self.keys.extend(other.keys);
+        self.sources.extend(other.sources);
+    }
+
+    /// The SHA-256 of every input (file or armoured text) the keys were read from, in the
+    /// order they were added: equal lists mean the same key material, without comparing keys.
+    pub fn source_digests(&self) -> &[mbi_core::Digest] {
+        &self.sources
     }
 
     /// Number of primary keys.
@@ -154,14 +163,27 @@ pub fn verify_clearsigned(
     policy: &VerifyPolicy,
     context: &str,
 ) -> Result<(String, Signer), Error> {
+    let (text, check) = check_clearsigned(data, keyring, context)?;
+    Ok((text, check.judge(policy, context)?))
+}
+
+/// The expensive, time-independent half of [`verify_clearsigned`]: parses the document and
+/// checks every signature's mathematics and the signing keys' self-signatures, bindings and
+/// revocations against `keyring`. Returns the signed text and a [`SignatureCheck`] that
+/// [`SignatureCheck::judge`] turns into a verdict at a given time. The text must not be trusted
+/// before `judge` accepted it.
+pub fn check_clearsigned(
+    data: &[u8],
+    keyring: &Keyring,
+    context: &str,
+) -> Result<(String, SignatureCheck), Error> {
     let sig_err = |reason: String| Error::Signature { context: context.to_owned(), reason };
     let text = std::str::from_utf8(data).map_err(|_| sig_err("not UTF-8 text".into()))?;
     let (msg, _headers) = CleartextSignedMessage::from_string(text)
         .map_err(|e| sig_err(format!("malformed clearsigned message: {e}")))?;
     let signed = msg.signed_text();
-    let signer =
-        verify_signatures(msg.signatures(), signed.as_bytes(), keyring, policy).map_err(sig_err)?;
-    Ok((signed.replace("\r\n", "\n"), signer))
+    let check = SignatureCheck::of(msg.signatures(), signed.as_bytes(), keyring);
+    Ok((signed.replace("\r\n", "\n"), check))
 }
 
 /// Extracts the signed text of a clearsigned document WITHOUT verifying it (for tools that
@@ -183,6 +205,16 @@ pub fn verify_detached(
     policy: &VerifyPolicy,
     context: &str,
 ) -> Result<Signer, Error> {
+    check_detached(data, signature, keyring, context)?.judge(policy, context)
+}
+
+/// The expensive, time-independent half of [`verify_detached`] (see [`check_clearsigned`]).
+pub fn check_detached(
+    data: &[u8],
+    signature: &[u8],
+    keyring: &Keyring,
+    context: &str,
+) -> Result<SignatureCheck, Error> {
     let sig_err = |reason: String| Error::Signature { context: context.to_owned(), reason };
     let mut sigs = Vec::new();
     let mut push_packets = |r: &mut dyn std::io::BufRead| -> Result<(), String> {
@@ -209,65 +241,153 @@ pub fn verify_detached(
     if sigs.is_empty() {
         return Err(sig_err("no signature packet".into()));
     }
-    verify_signatures(&sigs, data, keyring, policy).map_err(sig_err)
+    Ok(SignatureCheck::of(&sigs, data, keyring))
 }
 
-fn verify_signatures(
-    sigs: &[Signature],
-    data: &[u8],
-    keyring: &Keyring,
-    policy: &VerifyPolicy,
-) -> Result<Signer, String> {
-    let mut good: Option<Signer> = None;
-    let mut problems = Vec::new();
-    for sig in sigs {
-        let issuer = sig
-            .issuer_fingerprint()
-            .first()
-            .map(|f| hex_upper(f.as_bytes()))
-            .or_else(|| sig.issuer_key_id().first().map(|k| hex_upper(k.as_ref())))
-            .unwrap_or_else(|| "(no issuer)".into());
-        match verify_one(sig, data, keyring, policy) {
-            Ok(s) => {
-                if good.is_none() {
-                    good = Some(s);
-                }
-            }
-            Err(VerifyFail::UnknownKey) => {
-                problems.push(format!("signature by {issuer}: key not in the keyring"))
-            }
-            Err(VerifyFail::Refused(r)) => {
-                problems.push(format!("signature by {issuer}: {r}"));
-            }
-            Err(VerifyFail::Bad(r)) => {
-                return Err(format!("BAD signature by {issuer}: {r}"));
-            }
-        }
-    }
-    match good {
-        Some(s) => Ok(s),
-        None if problems.is_empty() => Err("no signature".into()),
-        None => Err(format!("no valid signature: {}", problems.join("; "))),
-    }
+/// What checking a document's signatures against a keyring established, independent of the
+/// time: for each signature, whether its mathematics hold for a keyring key and, if so, the
+/// facts about that key (creation, revocation, valid self-signatures and bindings with their
+/// times, flags and expiry) that apt's key policy needs.
+///
+/// [`SignatureCheck::judge`] applies the policy (weak hashes, validity at signing time and at
+/// `now`): the same verdict, word for word, as verifying from scratch with that policy. The
+/// facts are plain data (serde), so a caller may keep them next to the document and keyring
+/// they were computed from, keyed by both digests, and judge them again at another time
+/// without repeating the public-key operations (the apt cache does; see `fetch`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SignatureCheck {
+    sigs: Vec<SigFacts>,
 }
 
-enum VerifyFail {
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct SigFacts {
+    /// The issuer as printed in messages.
+    issuer: String,
+    outcome: SigOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+enum SigOutcome {
     /// No keyring key matches the issuer.
     UnknownKey,
-    /// The mathematics fail for a key in the keyring: the document is forged or corrupted.
+    /// The mathematics fail for a key in the keyring.
     Bad(String),
-    /// The mathematics hold but policy refuses the key or the signature.
+    /// Refused whatever the time (not a document signature).
     Refused(String),
+    /// The mathematics hold for this key.
+    Verified(Box<VerifiedSig>),
 }
 
-fn verify_one(
-    sig: &Signature,
-    data: &[u8],
-    keyring: &Keyring,
-    policy: &VerifyPolicy,
-) -> Result<Signer, VerifyFail> {
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct VerifiedSig {
+    signed_at: Option<i64>,
+    /// The data hash algorithm, when it is a weak one.
+    weak_hash: Option<String>,
+    /// Signature expiration time (seconds after creation; 0 or none: never).
+    sig_expiration: Option<u64>,
+    key_fingerprint: String,
+    primary_fingerprint: String,
+    key: KeyFacts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct KeyFacts {
+    primary_created: i64,
+    primary_revoked: bool,
+    /// Valid self-signatures (user-ID certifications, then direct-key signatures) that carry a
+    /// creation time, in keyring order.
+    self_sigs: Vec<SelfSig>,
+    /// Set when a subkey made the signature.
+    subkey: Option<SubkeyFacts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct SelfSig {
+    created: i64,
+    key_expiration: Option<u64>,
+    has_key_flags: bool,
+    can_sign: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct SubkeyFacts {
+    created: i64,
+    revoked: bool,
+    /// Valid binding signatures with a creation time, in keyring order.
+    bindings: Vec<Binding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Binding {
+    created: i64,
+    key_expiration: Option<u64>,
+    can_sign: bool,
+    back_sig: BackSig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+enum BackSig {
+    Valid,
+    Invalid,
+    Missing,
+}
+
+impl SignatureCheck {
+    fn of(sigs: &[Signature], data: &[u8], keyring: &Keyring) -> SignatureCheck {
+        let sigs = sigs
+            .iter()
+            .map(|sig| SigFacts {
+                issuer: sig
+                    .issuer_fingerprint()
+                    .first()
+                    .map(|f| hex_upper(f.as_bytes()))
+                    .or_else(|| sig.issuer_key_id().first().map(|k| hex_upper(k.as_ref())))
+                    .unwrap_or_else(|| "(no issuer)".into()),
+                outcome: check_one(sig, data, keyring),
+            })
+            .collect();
+        SignatureCheck { sigs }
+    }
+
+    /// Applies apt's policy at `policy.now` to the checked signatures: the signer of the first
+    /// acceptable signature, or why none is. A signature by a keyring key whose mathematics
+    /// fail rejects the document even if another is good; signatures by unknown keys are
+    /// ignored if another is good. `context` names the document in errors.
+    pub fn judge(&self, policy: &VerifyPolicy, context: &str) -> Result<Signer, Error> {
+        let sig_err = |reason: String| Error::Signature { context: context.to_owned(), reason };
+        let mut good: Option<Signer> = None;
+        let mut problems = Vec::new();
+        for sig in &self.sigs {
+            let issuer = &sig.issuer;
+            match &sig.outcome {
+                SigOutcome::Verified(v) => match judge_one(v, policy) {
+                    Ok(s) => {
+                        if good.is_none() {
+                            good = Some(s);
+                        }
+                    }
+                    Err(r) => problems.push(format!("signature by {issuer}: {r}")),
+                },
+                SigOutcome::UnknownKey => {
+                    problems.push(format!("signature by {issuer}: key not in the keyring"))
+                }
+                SigOutcome::Refused(r) => problems.push(format!("signature by {issuer}: {r}")),
+                SigOutcome::Bad(r) => {
+                    return Err(sig_err(format!("BAD signature by {issuer}: {r}")));
+                }
+            }
+        }
+        match good {
+            Some(s) => Ok(s),
+            None if problems.is_empty() => Err(sig_err("no signature".into())),
+            None => Err(sig_err(format!("no valid signature: {}", problems.join("; ")))),
+        }
+    }
+}
+
+fn check_one(sig: &Signature, data: &[u8], keyring: &Keyring) -> SigOutcome {
     if !matches!(sig.typ(), Some(SignatureType::Binary | SignatureType::Text)) {
-        return Err(VerifyFail::Refused(format!("not a document signature ({:?})", sig.typ())));
+        return SigOutcome::Refused(format!("not a document signature ({:?})", sig.typ()));
     }
     let key_ids = sig.issuer_key_id();
     let fps = sig.issuer_fingerprint();
@@ -275,7 +395,6 @@ fn verify_one(
         key_ids.iter().any(|id| **id == k.legacy_key_id())
             || fps.iter().any(|fp| **fp == k.fingerprint())
     };
-    let signed_at = sig.created().map(|t| t.as_secs() as i64);
     let mut last_err = None;
     for cert in &keyring.keys {
         let mut candidates: Vec<Option<&SignedPublicSubKey>> = Vec::new();
@@ -293,55 +412,66 @@ fn verify_one(
                 Some(sk) => sig.verify(&sk.key, data),
             };
             if let Err(e) = res {
-                last_err = Some(VerifyFail::Bad(e.to_string()));
+                last_err = Some(SigOutcome::Bad(e.to_string()));
                 continue;
             }
-            // The mathematics hold; now the policy.
-            let Some(t) = signed_at else {
-                return Err(VerifyFail::Refused("signature has no creation time".into()));
-            };
-            if let Some(h) = sig.hash_alg()
-                && matches!(h, HashAlgorithm::Md5 | HashAlgorithm::Sha1 | HashAlgorithm::Ripemd160)
-                && !policy.allow_weak_hashes
-            {
-                return Err(VerifyFail::Refused(format!(
-                    "weak hash algorithm {h} (allow_weak_hashes is off)"
-                )));
-            }
-            if let Some(now) = policy.now {
-                if t > now + 300 {
-                    return Err(VerifyFail::Refused("signature made in the future".into()));
-                }
-                if let Some(d) = sig.signature_expiration_time()
-                    && d.as_secs() > 0
-                    && t + d.as_secs() as i64 <= now
-                {
-                    return Err(VerifyFail::Refused("signature expired".into()));
-                }
-            }
-            let mut times = vec![t];
-            times.extend(policy.now);
-            for at in times {
-                key_usable(cert, cand, at).map_err(|r| {
-                    VerifyFail::Refused(if at == t {
-                        format!("{r} at signature time")
-                    } else {
-                        format!("{r} now")
-                    })
-                })?;
-            }
+            // The mathematics hold; collect what the policy needs.
+            let weak_hash = sig
+                .hash_alg()
+                .filter(|h| {
+                    matches!(h, HashAlgorithm::Md5 | HashAlgorithm::Sha1 | HashAlgorithm::Ripemd160)
+                })
+                .map(|h| h.to_string());
             let key_fp = match cand {
                 None => cert.primary_key.fingerprint(),
                 Some(sk) => sk.key.fingerprint(),
             };
-            return Ok(Signer {
+            return SigOutcome::Verified(Box::new(VerifiedSig {
+                signed_at: created(sig),
+                weak_hash,
+                sig_expiration: sig.signature_expiration_time().map(|d| u64::from(d.as_secs())),
                 key_fingerprint: hex_upper(key_fp.as_bytes()),
                 primary_fingerprint: hex_upper(cert.primary_key.fingerprint().as_bytes()),
-                signed_at: t,
-            });
+                key: key_facts(cert, cand),
+            }));
         }
     }
-    Err(last_err.unwrap_or(VerifyFail::UnknownKey))
+    last_err.unwrap_or(SigOutcome::UnknownKey)
+}
+
+/// The policy half of verifying one signature whose mathematics hold.
+fn judge_one(v: &VerifiedSig, policy: &VerifyPolicy) -> Result<Signer, String> {
+    let Some(t) = v.signed_at else {
+        return Err("signature has no creation time".into());
+    };
+    if let Some(h) = &v.weak_hash
+        && !policy.allow_weak_hashes
+    {
+        return Err(format!("weak hash algorithm {h} (allow_weak_hashes is off)"));
+    }
+    if let Some(now) = policy.now {
+        if t > now + 300 {
+            return Err("signature made in the future".into());
+        }
+        if let Some(d) = v.sig_expiration
+            && d > 0
+            && t + d as i64 <= now
+        {
+            return Err("signature expired".into());
+        }
+    }
+    let mut times = vec![t];
+    times.extend(policy.now);
+    for at in times {
+        key_usable(&v.key, at).map_err(|r| {
+            if at == t { format!("{r} at signature time") } else { format!("{r} now") }
+        })?;
+    }
+    Ok(Signer {
+        key_fingerprint: v.key_fingerprint.clone(),
+        primary_fingerprint: v.primary_fingerprint.clone(),
+        signed_at: t,
+    })
 }
 
 /// `bytes` without OpenPGP trust packets (tag 12): local GnuPG bookkeeping, never signed, not
@@ -416,25 +546,15 @@ fn created(sig: &Signature) -> Option<i64> {
     sig.created().map(|t| t.as_secs() as i64)
 }
 
-/// Whether the primary key (`sub == None`) or a subkey of `cert` may sign at time `t`.
-fn key_usable(
-    cert: &SignedPublicKey,
-    sub: Option<&SignedPublicSubKey>,
-    t: i64,
-) -> Result<(), String> {
+/// The time-independent facts about the primary key (`sub == None`) or a subkey of `cert`
+/// that [`key_usable`] judges: every public-key operation of the key policy happens here.
+fn key_facts(cert: &SignedPublicKey, sub: Option<&SignedPublicSubKey>) -> KeyFacts {
     let primary = &cert.primary_key;
-    let p_created = primary.created_at().as_secs() as i64;
-    if p_created > t {
-        return Err("primary key created after the signature".into());
-    }
-    for r in &cert.details.revocation_signatures {
-        if r.typ() == Some(SignatureType::KeyRevocation) && r.verify_key(primary).is_ok() {
-            return Err("primary key revoked".into());
-        }
-    }
-    // The newest valid self-signature made at or before t (user-ID certifications and
-    // direct-key signatures).
-    let mut selfsig: Option<&Signature> = None;
+    let primary_revoked =
+        cert.details.revocation_signatures.iter().any(|r| {
+            r.typ() == Some(SignatureType::KeyRevocation) && r.verify_key(primary).is_ok()
+        });
+    // User-ID certifications and direct-key signatures that verify.
     let uid_sigs = cert.details.users.iter().flat_map(|u| {
         u.signatures.iter().map(move |s| {
             let ok = s.is_certification()
@@ -448,66 +568,114 @@ fn key_usable(
         .direct_signatures
         .iter()
         .map(|s| (s, s.typ() == Some(SignatureType::Key) && s.verify_key(primary).is_ok()));
-    for (s, ok) in uid_sigs.chain(direct) {
-        if ok
-            && let Some(c) = created(s)
-            && c <= t
-            && selfsig.is_none_or(|b| created(b) < Some(c))
-        {
+    let self_sigs = uid_sigs
+        .chain(direct)
+        .filter(|(_, ok)| *ok)
+        .filter_map(|(s, _)| {
+            Some(SelfSig {
+                created: created(s)?,
+                key_expiration: s.key_expiration_time().map(|d| u64::from(d.as_secs())),
+                has_key_flags: has_key_flags(s),
+                can_sign: s.key_flags().sign(),
+            })
+        })
+        .collect();
+    let subkey = sub.map(|sk| SubkeyFacts {
+        created: sk.key.created_at().as_secs() as i64,
+        revoked: sk.signatures.iter().any(|s| {
+            s.typ() == Some(SignatureType::SubkeyRevocation)
+                && s.verify_subkey_binding(primary, &sk.key).is_ok()
+        }),
+        bindings: sk
+            .signatures
+            .iter()
+            .filter(|s| {
+                s.typ() == Some(SignatureType::SubkeyBinding)
+                    && s.verify_subkey_binding(primary, &sk.key).is_ok()
+            })
+            .filter_map(|s| {
+                Some(Binding {
+                    created: created(s)?,
+                    key_expiration: s.key_expiration_time().map(|d| u64::from(d.as_secs())),
+                    can_sign: s.key_flags().sign(),
+                    back_sig: match s.embedded_signature() {
+                        Some(back) if back.verify_primary_key_binding(&sk.key, primary).is_ok() => {
+                            BackSig::Valid
+                        }
+                        Some(_) => BackSig::Invalid,
+                        None => BackSig::Missing,
+                    },
+                })
+            })
+            .collect(),
+    });
+    KeyFacts {
+        primary_created: primary.created_at().as_secs() as i64,
+        primary_revoked,
+        self_sigs,
+        subkey,
+    }
+}
+
+/// Whether the key described by `k` may sign at time `t`: created before, not revoked, a valid
+/// self-signature (the newest made at or before `t`) that has not expired and, for a subkey, a
+/// valid binding (the newest at or before `t`) with the signing flag, a valid back-signature
+/// and no expiry.
+fn key_usable(k: &KeyFacts, t: i64) -> Result<(), String> {
+    if k.primary_created > t {
+        return Err("primary key created after the signature".into());
+    }
+    if k.primary_revoked {
+        return Err("primary key revoked".into());
+    }
+    // The newest valid self-signature made at or before t (the first of equal ones).
+    let mut selfsig: Option<&SelfSig> = None;
+    for s in &k.self_sigs {
+        if s.created <= t && selfsig.is_none_or(|b| b.created < s.created) {
             selfsig = Some(s);
         }
     }
     let Some(selfsig) = selfsig else {
         return Err("primary key has no valid self-signature".into());
     };
-    if let Some(d) = selfsig.key_expiration_time()
-        && d.as_secs() > 0
-        && p_created + d.as_secs() as i64 <= t
+    if let Some(d) = selfsig.key_expiration
+        && d > 0
+        && k.primary_created + d as i64 <= t
     {
         return Err("primary key expired".into());
     }
-    let Some(sk) = sub else {
-        if has_key_flags(selfsig) && !selfsig.key_flags().sign() {
+    let Some(sk) = &k.subkey else {
+        if selfsig.has_key_flags && !selfsig.can_sign {
             return Err("primary key is not signing-capable".into());
         }
         return Ok(());
     };
-    let s_created = sk.key.created_at().as_secs() as i64;
-    if s_created > t {
+    if sk.created > t {
         return Err("subkey created after the signature".into());
     }
-    for s in &sk.signatures {
-        if s.typ() == Some(SignatureType::SubkeyRevocation)
-            && s.verify_subkey_binding(primary, &sk.key).is_ok()
-        {
-            return Err("subkey revoked".into());
-        }
+    if sk.revoked {
+        return Err("subkey revoked".into());
     }
-    let mut binding: Option<&Signature> = None;
-    for s in &sk.signatures {
-        if s.typ() == Some(SignatureType::SubkeyBinding)
-            && s.verify_subkey_binding(primary, &sk.key).is_ok()
-            && let Some(c) = created(s)
-            && c <= t
-            && binding.is_none_or(|b| created(b) < Some(c))
-        {
-            binding = Some(s);
+    let mut binding: Option<&Binding> = None;
+    for b in &sk.bindings {
+        if b.created <= t && binding.is_none_or(|x| x.created < b.created) {
+            binding = Some(b);
         }
     }
     let Some(binding) = binding else {
         return Err("subkey has no valid binding signature".into());
     };
-    if !binding.key_flags().sign() {
+    if !binding.can_sign {
         return Err("subkey is not signing-capable".into());
     }
-    match binding.embedded_signature() {
-        Some(back) if back.verify_primary_key_binding(&sk.key, primary).is_ok() => {}
-        Some(_) => return Err("subkey's back-signature does not verify".into()),
-        None => return Err("signing subkey lacks a back-signature".into()),
+    match binding.back_sig {
+        BackSig::Valid => {}
+        BackSig::Invalid => return Err("subkey's back-signature does not verify".into()),
+        BackSig::Missing => return Err("signing subkey lacks a back-signature".into()),
     }
-    if let Some(d) = binding.key_expiration_time()
-        && d.as_secs() > 0
-        && s_created + d.as_secs() as i64 <= t
+    if let Some(d) = binding.key_expiration
+        && d > 0
+        && sk.created + d as i64 <= t
     {
         return Err("subkey expired".into());
     }
