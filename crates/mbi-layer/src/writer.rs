@@ -6,7 +6,10 @@
 //!          (sha256 = diff_id)      zstd: zstdmt's N workers  ◄─────── feed ───────────► store
 //! ```
 //! Channels are bounded, so memory stays flat whatever the layer size; the store's writer
-//! hashes the compressed bytes (the blob digest) as they are written.
+//! hashes the compressed bytes (the blob digest) as they are written. Block buffers go back to
+//! the producer once used. For [`LayerWriter::write_dir_with`] the producer walks the
+//! directory in layer order and writes each entry as it reads it, so the walk overlaps
+//! compression instead of preceding it.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
