@@ -1,7 +1,7 @@
 //! `mbi from-dir`: one layer made from a directory, on a base image or from scratch.
 //!
 //! Library calls: [`mbi::publish::open_source`] + `Source::image` (base, read in place, or
-//! pulled from a registry) → [`Destination::prepare_with`] → [`FileTree::from_dir`] → [`LayerWriter::write_tree`] into the
+//! pulled from a registry) → [`Destination::prepare_with`] → [`LayerWriter::write_dir_with`] into the
 //! destination's store → [`ImageBuilder`] (`from_image` or `new`, `append_layer`, config) →
 //! `build` over an [`OverlayStore`] of the new blobs and the base's → [`Destination::publish`].
 
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use mbi::core::transport::ImageReference;
 use mbi::core::{ExposedPort, HistoryEntry, ImageBuilder, MemoryStore, Platform};
-use mbi::layer::{FileTree, FromDirOptions, LayerCompression, LayerOptions, LayerWriter};
+use mbi::layer::{FromDirOptions, LayerCompression, LayerOptions, LayerWriter};
 use mbi::publish::Destination;
 use mbi::store::OverlayStore;
 
@@ -202,26 +202,24 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let dest = Destination::prepare_with(&args.out, &ctx.temp_dir, remote.as_ref())
         .with_context(|| format!("preparing {}", args.out))?;
 
-    let task = ctx.progress.spinner(format!("Scanning {}", args.dir.display()));
-    let (tree, report) =
-        FileTree::from_dir(&args.dir, &FromDirOptions::default().keep_owners(args.keep_owners))
-            .with_context(|| format!("reading {}", args.dir.display()))?;
-    drop(task);
-    for s in &report.skipped {
-        ctx.progress.warn(format!("skipped {}: {}", s.path.display(), s.reason));
-    }
-    ctx.progress.step(format!("Scanned {}: {} entries", args.dir.display(), tree.len()));
-
     let mut options =
         LayerOptions::default().compression(compression).source_date_epoch(epoch as i64);
     if let Some(t) = args.threads {
         options = options.threads(usize::from(t));
     }
-    let task = ctx.progress.spinner("Writing layer");
-    let layer = LayerWriter::new(options)
-        .write_tree(&tree, dest.store())
+    // The directory is read while the layer is compressed (same bytes as scanning it first).
+    let task = ctx.progress.spinner(format!("Writing a layer from {}", args.dir.display()));
+    let (layer, report) = LayerWriter::new(options)
+        .write_dir_with(
+            &args.dir,
+            &FromDirOptions::default().keep_owners(args.keep_owners),
+            dest.store(),
+        )
         .with_context(|| format!("writing the layer made from {}", args.dir.display()))?;
     drop(task);
+    for s in &report.skipped {
+        ctx.progress.warn(format!("skipped {}: {}", s.path.display(), s.reason));
+    }
     ctx.progress.step(format!(
         "Wrote layer {} ({} → {})",
         layer.descriptor.digest,

@@ -3,6 +3,9 @@
 //! ```text
 //! cargo run --release -p mbi-layer --example write_layer -- DIR [gzip|zstd|none] [THREADS] [OUT]
 //! ```
+//! The directory is read while the layer is written ([`LayerWriter::write_dir_to`]); with
+//! `WRITE_LAYER_SCAN_FIRST=1` in the environment it is scanned whole first
+//! ([`FileTree::from_dir`], then [`LayerWriter::write_tree_to`]), for comparison.
 //! Without OUT the blob is hashed and discarded (as the reference pipelines in
 //! `benches/layer-compare.sh` do); with OUT it is written to that file. Peak memory can be read
 //! with `/usr/bin/time -v`.
@@ -30,20 +33,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(t) = args.get(3) {
         options = options.threads(t.parse()?);
     }
-    let start = Instant::now();
-    let (tree, report) = FileTree::from_dir(Path::new(dir), &FromDirOptions::default())?;
-    let scanned = start.elapsed();
     let mut out: Box<dyn Write> = match args.get(4) {
         Some(path) => Box::new(std::fs::File::create(path)?),
         None => Box::new(std::io::sink()),
     };
-    let layer = LayerWriter::new(options).write_tree_to(&tree, &mut out)?;
+    let start = Instant::now();
+    let writer = LayerWriter::new(options);
+    let (layer, report, scanned) = if std::env::var_os("WRITE_LAYER_SCAN_FIRST").is_some() {
+        // The two-step way: scan the whole tree, then write it.
+        let (tree, report) = FileTree::from_dir(Path::new(dir), &FromDirOptions::default())?;
+        let scanned = format!("scan {:.3}s, ", start.elapsed().as_secs_f64());
+        (writer.write_tree_to(&tree, &mut out)?, report, scanned)
+    } else {
+        let (layer, report) =
+            writer.write_dir_to(Path::new(dir), &FromDirOptions::default(), &mut out)?;
+        (layer, report, String::new())
+    };
     let total = start.elapsed();
     println!(
-        "{} entries ({} skipped), scan {:.3}s, total {:.3}s\nblob {} {} bytes\ndiff_id {} {} bytes",
-        tree.len(),
+        "{} skipped, {scanned}total {:.3}s\nblob {} {} bytes\ndiff_id {} {} bytes",
         report.skipped.len(),
-        scanned.as_secs_f64(),
         total.as_secs_f64(),
         layer.descriptor.digest,
         layer.descriptor.size,

@@ -6,7 +6,10 @@
 //!          (sha256 = diff_id)      zstd: zstdmt's N workers  ◄─────── feed ───────────► store
 //! ```
 //! Channels are bounded, so memory stays flat whatever the layer size; the store's writer
-//! hashes the compressed bytes (the blob digest) as they are written.
+//! hashes the compressed bytes (the blob digest) as they are written. Block buffers go back to
+//! the producer once used. For [`LayerWriter::write_dir_with`] the producer walks the
+//! directory in layer order and writes each entry as it reads it, so the walk overlaps
+//! compression instead of preceding it.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -20,8 +23,8 @@ use mbi_core::{
 
 use crate::error::{Error, Result};
 use crate::gzip::{self, BlockDeflater, Compressed, GZIP_BLOCK};
-use crate::scan::{FromDirOptions, ScanReport};
-use crate::tar::write::{Sink, write_tree};
+use crate::scan::{FromDirOptions, ScanReport, walk_dir};
+use crate::tar::write::{Sink, TarEmitter, write_tree};
 use crate::tree::FileTree;
 
 /// How a layer is compressed, with its level.
@@ -171,7 +174,7 @@ impl LayerWriter {
     pub fn write_tree(&self, tree: &FileTree, store: &dyn BlobStore) -> Result<Layer> {
         self.options.compression.validate()?;
         let mut blob = store.begin()?;
-        let (diff_id, uncompressed_size) = run(tree, &self.options, &mut blob)?;
+        let (diff_id, uncompressed_size, _) = run(Source::Tree(tree), &self.options, &mut blob)?;
         let (digest, size) = blob.commit(None)?;
         let diff_id = diff_id.unwrap_or_else(|| digest.clone());
         Ok(Layer {
@@ -185,7 +188,7 @@ impl LayerWriter {
     pub fn write_tree_to(&self, tree: &FileTree, out: &mut dyn Write) -> Result<Layer> {
         self.options.compression.validate()?;
         let mut hw = HashingWriter::new(out);
-        let (diff_id, uncompressed_size) = run(tree, &self.options, &mut hw)?;
+        let (diff_id, uncompressed_size, _) = run(Source::Tree(tree), &self.options, &mut hw)?;
         hw.flush().map_err(|e| Error::stream("flushing layer output", e))?;
         let (_, digest, size) = hw.finish();
         let diff_id = diff_id.unwrap_or_else(|| digest.clone());
@@ -196,10 +199,60 @@ impl LayerWriter {
         })
     }
 
-    /// Scans `dir` with default [`FromDirOptions`] (owners normalised to 0:0) and writes it.
+    /// Writes the content of `dir` with default [`FromDirOptions`] (owners normalised to 0:0);
+    /// see [`LayerWriter::write_dir_with`].
     pub fn write_dir(&self, dir: &Path, store: &dyn BlobStore) -> Result<(Layer, ScanReport)> {
-        let (tree, report) = FileTree::from_dir(dir, &FromDirOptions::default())?;
-        Ok((self.write_tree(&tree, store)?, report))
+        self.write_dir_with(dir, &FromDirOptions::default(), store)
+    }
+
+    /// Writes the content of `dir` (not `dir` itself) as a layer blob into `store`.
+    ///
+    /// The bytes are those of [`FileTree::from_dir`] followed by [`LayerWriter::write_tree`],
+    /// but the directory is read while the layer is being compressed, in layer order, instead
+    /// of all before: nothing waits for the whole tree to be scanned and no tree is kept in
+    /// memory. Errors (an unreadable file, a name starting with `.wh.`) can therefore surface
+    /// after part of the layer was produced; the blob is then not committed.
+    pub fn write_dir_with(
+        &self,
+        dir: &Path,
+        options: &FromDirOptions,
+        store: &dyn BlobStore,
+    ) -> Result<(Layer, ScanReport)> {
+        self.options.compression.validate()?;
+        let mut blob = store.begin()?;
+        let (diff_id, uncompressed_size, report) =
+            run(Source::Dir(dir, options), &self.options, &mut blob)?;
+        let (digest, size) = blob.commit(None)?;
+        let diff_id = diff_id.unwrap_or_else(|| digest.clone());
+        let layer = Layer {
+            descriptor: Descriptor::new(self.options.compression.media_type(), digest, size),
+            diff_id,
+            uncompressed_size,
+        };
+        Ok((layer, report.unwrap_or_default()))
+    }
+
+    /// Writes the content of `dir` as a layer into any writer, as
+    /// [`LayerWriter::write_dir_with`] does into a store.
+    pub fn write_dir_to(
+        &self,
+        dir: &Path,
+        options: &FromDirOptions,
+        out: &mut dyn Write,
+    ) -> Result<(Layer, ScanReport)> {
+        self.options.compression.validate()?;
+        let mut hw = HashingWriter::new(out);
+        let (diff_id, uncompressed_size, report) =
+            run(Source::Dir(dir, options), &self.options, &mut hw)?;
+        hw.flush().map_err(|e| Error::stream("flushing layer output", e))?;
+        let (_, digest, size) = hw.finish();
+        let diff_id = diff_id.unwrap_or_else(|| digest.clone());
+        let layer = Layer {
+            descriptor: Descriptor::new(self.options.compression.media_type(), digest, size),
+            diff_id,
+            uncompressed_size,
+        };
+        Ok((layer, report.unwrap_or_default()))
     }
 
     /// Normalises an existing (uncompressed) tar stream into a deterministic layer. Large file
@@ -218,14 +271,33 @@ struct Block {
     last: bool,
 }
 
+/// Block buffers the consumers are done with, handed back to the producer so that a layer
+/// allocates (and the kernel zero-fills) only the few buffers in flight, not one per block.
+#[derive(Clone)]
+struct Recycler(SyncSender<Vec<u8>>);
+
+impl Recycler {
+    /// Hands `data` back if this was the last reference to it; otherwise (or if enough buffers
+    /// are waiting already) it is simply dropped.
+    fn give(&self, data: Arc<Vec<u8>>) {
+        if let Some(v) = Arc::into_inner(data) {
+            let _ = self.0.try_send(v);
+        }
+    }
+}
+
 /// Cuts the tar stream into [`GZIP_BLOCK`]-byte blocks, hashes them and sends them on. File
 /// content is read straight into the blocks (no intermediate copy).
 struct BlockSink {
     tx: SyncSender<Block>,
     /// Taken once per block sent; bounds the blocks in flight (gzip only).
     slots: Option<SyncSender<()>>,
+    /// Buffers coming back from the consumers.
+    recycled: Receiver<Vec<u8>>,
     cur: Vec<u8>,
     filled: usize,
+    /// Whether each block carries the previous one (gzip's dictionary).
+    chain: bool,
     prev: Option<Arc<Vec<u8>>>,
     index: u64,
     hasher: Option<Sha256Hasher>,
@@ -234,12 +306,20 @@ struct BlockSink {
 }
 
 impl BlockSink {
-    fn new(tx: SyncSender<Block>, slots: Option<SyncSender<()>>, hash: bool) -> Self {
+    fn new(
+        tx: SyncSender<Block>,
+        slots: Option<SyncSender<()>>,
+        recycled: Receiver<Vec<u8>>,
+        chain: bool,
+        hash: bool,
+    ) -> Self {
         BlockSink {
             tx,
             slots,
+            recycled,
             cur: vec![0; GZIP_BLOCK],
             filled: 0,
+            chain,
             prev: None,
             index: 0,
             hasher: hash.then(Sha256Hasher::new),
@@ -247,9 +327,21 @@ impl BlockSink {
         }
     }
 
+    /// An empty block buffer: a recycled one if any came back.
+    fn fresh(&self) -> Vec<u8> {
+        match self.recycled.try_recv() {
+            Ok(mut v) => {
+                // Only the stream's last block is short, so this rarely has anything to fill.
+                v.resize(GZIP_BLOCK, 0);
+                v
+            }
+            Err(_) => vec![0; GZIP_BLOCK],
+        }
+    }
+
     fn send(&mut self, last: bool) -> Result<()> {
-        let mut data =
-            std::mem::replace(&mut self.cur, if last { Vec::new() } else { vec![0; GZIP_BLOCK] });
+        let next = if last { Vec::new() } else { self.fresh() };
+        let mut data = std::mem::replace(&mut self.cur, next);
         data.truncate(self.filled);
         self.filled = 0;
         if let Some(h) = &mut self.hasher {
@@ -262,12 +354,14 @@ impl BlockSink {
             self.gone = true;
             return Err(consumer_gone());
         }
-        let block = Block { index: self.index, data: data.clone(), prev: self.prev.take(), last };
+        let prev = self.prev.take();
+        let keep = self.chain.then(|| data.clone());
+        let block = Block { index: self.index, data, prev, last };
         if self.tx.send(block).is_err() {
             self.gone = true;
             return Err(consumer_gone());
         }
-        self.prev = Some(data);
+        self.prev = keep;
         self.index += 1;
         Ok(())
     }
@@ -320,36 +414,68 @@ impl Sink for BlockSink {
     }
 }
 
+/// What a layer is made from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// A tree in memory.
+    Tree(&'a FileTree),
+    /// A directory, read while the layer is written.
+    Dir(&'a Path, &'a FromDirOptions),
+}
+
+impl Source<'_> {
+    /// Writes the tar stream into `sink`; returns its size and, for a directory, what the walk
+    /// left out.
+    fn write(self, sde: i64, sink: &mut dyn Sink) -> Result<(u64, Option<ScanReport>)> {
+        match self {
+            Source::Tree(tree) => Ok((write_tree(tree, sde, sink)?, None)),
+            Source::Dir(dir, options) => {
+                let mut tar = TarEmitter::new(sde);
+                let report = walk_dir(dir, options, &mut |key, emit| tar.emit(key, emit, sink))?;
+                Ok((tar.finish(sink)?, Some(report)))
+            }
+        }
+    }
+}
+
+type Produced = (Option<Digest>, u64, Option<ScanReport>);
+
 /// Runs the pipeline; returns the diff_id (`None` for uncompressed layers, whose diff_id is the
-/// blob digest computed by the output) and the uncompressed size.
-fn run(tree: &FileTree, opts: &LayerOptions, out: &mut dyn Write) -> Result<(Option<Digest>, u64)> {
+/// blob digest computed by the output), the uncompressed size and the walk's report.
+fn run(src: Source<'_>, opts: &LayerOptions, out: &mut dyn Write) -> Result<Produced> {
     let threads = opts.threads.max(1);
     let sde = opts.source_date_epoch;
     let hash = opts.compression != LayerCompression::None;
     std::thread::scope(|s| {
         let (tx, rx) = sync_channel::<Block>(threads * 2);
-        let (slot_tx, slot_rx) = match opts.compression {
-            LayerCompression::Gzip { .. } => {
+        let gzip = matches!(opts.compression, LayerCompression::Gzip { .. });
+        let (slot_tx, slot_rx) = match gzip {
+            true => {
                 let (a, b) = sync_channel::<()>(threads * 2 + 2);
                 (Some(a), Some(b))
             }
-            _ => (None, None),
+            false => (None, None),
         };
-        let producer = s.spawn(move || -> Result<(Option<Digest>, u64, u64)> {
-            let mut sink = BlockSink::new(tx, slot_tx, hash);
-            let size = match write_tree(tree, sde, &mut sink) {
-                Ok(size) => size,
+        // At most as many buffers wait to be reused as can be in flight.
+        let (recycle_tx, recycle_rx) = sync_channel::<Vec<u8>>(threads * 2 + 4);
+        let recycler = Recycler(recycle_tx);
+        let producer = s.spawn(move || -> Result<(Produced, u64)> {
+            let mut sink = BlockSink::new(tx, slot_tx, recycle_rx, gzip, hash);
+            let (size, report) = match src.write(sde, &mut sink) {
+                Ok(r) => r,
                 // Reading a file failed because the consumer went away: report that instead.
                 Err(_) if sink.gone => return Err(consumer_gone()),
                 Err(e) => return Err(e),
             };
             let (diff_id, blocks) = sink.finish()?;
-            Ok((diff_id, size, blocks))
+            Ok(((diff_id, size, report), blocks))
         });
         let consumed = match opts.compression {
-            LayerCompression::None => consume_plain(rx, out),
-            LayerCompression::Gzip { level } => consume_gzip(s, rx, slot_rx, out, level, threads),
-            LayerCompression::Zstd { level } => consume_zstd(rx, out, level, threads),
+            LayerCompression::None => consume_plain(rx, &recycler, out),
+            LayerCompression::Gzip { level } => {
+                consume_gzip(s, rx, slot_rx, &recycler, out, level, threads)
+            }
+            LayerCompression::Zstd { level } => consume_zstd(rx, &recycler, out, level, threads),
         };
         let produced = producer.join().map_err(|_| {
             Error::stream("layer pipeline", io::Error::other("tar producer thread panicked"))
@@ -360,14 +486,14 @@ fn run(tree: &FileTree, opts: &LayerOptions, out: &mut dyn Write) -> Result<(Opt
             // The producer failed: the consumer saw an incomplete stream because of it.
             (Err(e), _) => Err(e),
             (Ok(_), Err(c)) => Err(c),
-            (Ok((diff_id, size, blocks)), Ok(consumed)) => {
+            (Ok((produced, blocks)), Ok(consumed)) => {
                 if consumed != blocks {
                     return Err(Error::stream(
                         "layer pipeline",
                         io::Error::other(format!("{consumed} of {blocks} blocks were written")),
                     ));
                 }
-                Ok((diff_id, size))
+                Ok(produced)
             }
         }
     })
@@ -388,11 +514,12 @@ fn write_out(out: &mut dyn Write, bytes: &[u8]) -> Result<()> {
 
 /// Each consumer finalises its output only after the block flagged `last`, which the producer
 /// sends only when the whole tar was generated; a stream that stops before it is an error.
-fn consume_plain(rx: Receiver<Block>, out: &mut dyn Write) -> Result<u64> {
+fn consume_plain(rx: Receiver<Block>, recycler: &Recycler, out: &mut dyn Write) -> Result<u64> {
     let mut n = 0;
     for block in rx {
         write_out(out, &block.data)?;
         n += 1;
+        recycler.give(block.data);
         if block.last {
             return Ok(n);
         }
@@ -402,6 +529,7 @@ fn consume_plain(rx: Receiver<Block>, out: &mut dyn Write) -> Result<u64> {
 
 fn consume_zstd(
     rx: Receiver<Block>,
+    recycler: &Recycler,
     out: &mut dyn Write,
     level: i32,
     threads: usize,
@@ -414,6 +542,7 @@ fn consume_zstd(
     for block in rx {
         enc.write_all(&block.data).map_err(zerr("compressing"))?;
         n += 1;
+        recycler.give(block.data);
         if block.last {
             enc.finish().map_err(zerr("finishing the frame"))?;
             return Ok(n);
@@ -484,6 +613,7 @@ fn consume_gzip<'scope, 'env>(
     s: &'scope std::thread::Scope<'scope, 'env>,
     rx: Receiver<Block>,
     slots: Option<Receiver<()>>,
+    recycler: &Recycler,
     out: &mut dyn Write,
     level: u32,
     threads: usize,
@@ -493,6 +623,7 @@ fn consume_gzip<'scope, 'env>(
     for _ in 0..threads {
         let jobs = jobs.clone();
         let res_tx = res_tx.clone();
+        let recycler = recycler.clone();
         s.spawn(move || {
             let deflater = BlockDeflater::new(level);
             loop {
@@ -505,7 +636,11 @@ fn consume_gzip<'scope, 'env>(
                 };
                 let dict = job.prev.as_deref().map_or(&[][..], |p| &p[..]);
                 let r = deflater.compress(dict, &job.data, job.last);
-                drop(job.prev);
+                // Whichever of the two jobs that use a block finishes last recycles it.
+                if let Some(prev) = job.prev {
+                    recycler.give(prev);
+                }
+                recycler.give(job.data);
                 if res_tx.send((job.index, job.last, r)).is_err() {
                     return;
                 }

@@ -536,3 +536,89 @@ fn sizes_over_8_gib_use_pax() {
     assert_eq!(huge.path, b"huge");
     assert_eq!(huge.size, size);
 }
+
+/// A directory whose layer order is not the order of a depth-first walk (`a-b` and `a.d` sort
+/// between `a` and `a/…`), with hardlink groups spread over those places, symlinks (one of
+/// them hardlinked), a fifo, an empty file, modes, owners, an xattr and a socket.
+fn make_tricky(dir: &Path) {
+    for d in ["a/a", "a.d", "b c", "z/deep/er"] {
+        fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    fs::write(dir.join("a/x"), mixed_bytes(1, 700_000)).unwrap();
+    fs::write(dir.join("a/a/z"), mixed_bytes(2, 3000)).unwrap();
+    fs::write(dir.join("a.d/y"), b"y\n").unwrap();
+    fs::write(dir.join("b c/d e"), mixed_bytes(3, 300_000)).unwrap();
+    fs::write(dir.join("empty"), b"").unwrap();
+    fs::write(dir.join("z/deep/er/suid"), b"#!/bin/sh\n").unwrap();
+    fs::set_permissions(dir.join("z/deep/er/suid"), fs::Permissions::from_mode(0o4755)).unwrap();
+    fs::set_permissions(dir.join("a.d"), fs::Permissions::from_mode(0o700)).unwrap();
+    // Depth-first meets a/x first; layer order meets a-b first.
+    fs::hard_link(dir.join("a/x"), dir.join("a-b")).unwrap();
+    fs::hard_link(dir.join("a/x"), dir.join("z/deep/x")).unwrap();
+    fs::hard_link(dir.join("a.d/y"), dir.join("a/a/y")).unwrap();
+    // `from_dir` meets z/zz first; the smallest path is a/a/z.
+    fs::hard_link(dir.join("a/a/z"), dir.join("z/zz")).unwrap();
+    std::os::unix::fs::symlink("a/x", dir.join("ln")).unwrap();
+    fs::hard_link(dir.join("ln"), dir.join("a/ln2")).unwrap();
+    std::os::unix::fs::symlink("/nowhere", dir.join("b c/dangling")).unwrap();
+    run(Command::new("mkfifo").arg(dir.join("a/fifo")));
+    std::os::unix::net::UnixListener::bind(dir.join("a/sock")).unwrap();
+    std::os::unix::fs::lchown(dir.join("b c/d e"), Some(1234), Some(5678)).unwrap();
+    let name = std::ffi::CString::new("user.mbi").unwrap();
+    let path = std::ffi::CString::new(dir.join("a.d/y").as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: valid NUL-terminated strings and a valid value buffer. Filesystems without user
+    // xattrs make this fail, which only makes the test weaker.
+    let _ = unsafe { libc::lsetxattr(path.as_ptr(), name.as_ptr(), b"v".as_ptr().cast(), 1, 0) };
+    run(Command::new("sh")
+        .arg("-c")
+        .arg("find . -exec touch -h -m -d @1650000000 {} +")
+        .current_dir(dir));
+}
+
+#[test]
+fn writing_a_directory_while_walking_it_gives_the_bytes_of_the_tree() {
+    let src = scratch();
+    make_tricky(src.path());
+    let store = MemoryStore::new();
+    for options in [FromDirOptions::default(), FromDirOptions::default().keep_owners(true)] {
+        let (tree, tree_report) = FileTree::from_dir(src.path(), &options).unwrap();
+        assert_eq!(tree_report.skipped.len(), 1, "{tree_report:?}");
+        assert!(matches!(tree.get(&p("a/x")).unwrap().kind, EntryKind::Hardlink(_)));
+        for compression in
+            [LayerCompression::None, LayerCompression::DEFAULT_GZIP, LayerCompression::DEFAULT_ZSTD]
+        {
+            for threads in [1, 3] {
+                let w = LayerWriter::new(
+                    LayerOptions::default()
+                        .compression(compression)
+                        .threads(threads)
+                        .source_date_epoch(1_700_000_000),
+                );
+                let want = w.write_tree(&tree, &store).unwrap();
+                let (got, report) = w.write_dir_with(src.path(), &options, &store).unwrap();
+                assert_eq!(got, want, "{compression:?}, {threads} threads, {options:?}");
+                assert_eq!(report, tree_report);
+                let mut out = Vec::new();
+                let (to, _) = w.write_dir_to(src.path(), &options, &mut out).unwrap();
+                assert_eq!(to, want);
+                assert_eq!(store.read_bytes(&want.descriptor.digest, 1 << 30).unwrap(), out);
+            }
+        }
+    }
+}
+
+#[test]
+fn writing_a_directory_refuses_what_the_tree_writer_refuses() {
+    let src = scratch();
+    fs::create_dir(src.path().join("x")).unwrap();
+    fs::write(src.path().join("x/.wh.y"), b"").unwrap();
+    let store = MemoryStore::new();
+    let w = LayerWriter::new(LayerOptions::default().compression(LayerCompression::DEFAULT_ZSTD));
+    let e = w.write_dir(src.path(), &store).unwrap_err();
+    assert!(matches!(e, Error::ReservedName { .. }), "{e}");
+    assert!(store.list().unwrap().is_empty());
+    let e = w.write_dir(&src.path().join("x/.wh.y"), &store).unwrap_err();
+    assert!(e.to_string().contains("not a directory"), "{e}");
+    let e = w.write_dir(&src.path().join("missing"), &store).unwrap_err();
+    assert!(e.to_string().contains("missing"), "{e}");
+}

@@ -52,7 +52,7 @@ impl<W: Write> Sink for WriteSink<W> {
     }
 }
 
-enum Emit<'a> {
+pub(crate) enum Emit<'a> {
     /// A full entry at `name` described by `src` (a hardlink group's primary may take the
     /// content of another member).
     Full { src: &'a Entry },
@@ -71,12 +71,40 @@ pub(crate) fn write_tree(
     sink: &mut dyn Sink,
 ) -> Result<u64> {
     let items = plan(tree)?;
-    let clamp = |t: i64| t.clamp(0, source_date_epoch.max(0));
-    let mut total = 0u64;
-    let mut hdr = Vec::with_capacity(4 * BLOCK);
-    let zeros = [0u8; BLOCK];
-    let mut name = Vec::new();
+    let mut tar = TarEmitter::new(source_date_epoch);
     for (key, emit) in &items {
+        tar.emit(key, emit, sink)?;
+    }
+    tar.finish(sink)
+}
+
+/// Writes tar entries one at a time, in the order given (the caller sorts them), then the end
+/// of the archive. Shared by [`write_tree`] and the streaming directory writer, so both make
+/// the same bytes for the same entries.
+pub(crate) struct TarEmitter {
+    source_date_epoch: i64,
+    total: u64,
+    hdr: Vec<u8>,
+    name: Vec<u8>,
+}
+
+const ZEROS: [u8; BLOCK] = [0u8; BLOCK];
+
+impl TarEmitter {
+    pub(crate) fn new(source_date_epoch: i64) -> Self {
+        TarEmitter {
+            source_date_epoch,
+            total: 0,
+            hdr: Vec::with_capacity(4 * BLOCK),
+            name: Vec::new(),
+        }
+    }
+
+    /// Writes the entry named `key` (a path without trailing `/`) as `emit` describes it.
+    pub(crate) fn emit(&mut self, key: &[u8], emit: &Emit<'_>, sink: &mut dyn Sink) -> Result<()> {
+        let sde = self.source_date_epoch;
+        let clamp = |t: i64| t.clamp(0, sde.max(0));
+        let (hdr, name) = (&mut self.hdr, &mut self.name);
         hdr.clear();
         name.clear();
         name.extend_from_slice(key);
@@ -118,7 +146,7 @@ pub(crate) fn write_tree(
                     spec.dev = (*major, *minor);
                 }
                 EntryKind::Fifo => spec.typeflag = flag::FIFO,
-                // `plan` resolved links and whiteouts into the other variants.
+                // Callers resolve links and whiteouts into the other variants.
                 EntryKind::Hardlink(_) | EntryKind::Whiteout => {
                     unreachable!("planned as Link/Whiteout")
                 }
@@ -136,19 +164,19 @@ pub(crate) fn write_tree(
                 spec.xattrs = &empty;
             }
         }
-        spec.name = &name;
+        spec.name = name;
         match content {
             None => {
-                header::encode(&spec, &mut hdr)?;
-                sink.put(&hdr)?;
-                total += hdr.len() as u64;
+                header::encode(&spec, hdr)?;
+                sink.put(hdr)?;
+                self.total += hdr.len() as u64;
             }
             Some(c) => {
                 let (mut reader, len) = c.open()?;
                 spec.size = len;
-                header::encode(&spec, &mut hdr)?;
-                sink.put(&hdr)?;
-                total += hdr.len() as u64;
+                header::encode(&spec, hdr)?;
+                sink.put(hdr)?;
+                self.total += hdr.len() as u64;
                 let path = c.source_path();
                 let changed = |reason: String| Error::SourceChanged {
                     path: path.map(|p| p.to_path_buf()).unwrap_or_default(),
@@ -168,21 +196,27 @@ pub(crate) fn write_tree(
                     }
                 }
                 let pad = header::padding(len) as usize;
-                sink.put(&zeros[..pad])?;
-                total += len + pad as u64;
+                sink.put(&ZEROS[..pad])?;
+                self.total += len + pad as u64;
             }
         }
+        Ok(())
     }
-    // End of archive: two zero blocks, then pad to GNU tar's record size.
-    let end = 2 * BLOCK as u64;
-    let padded = (total + end).div_ceil(RECORD) * RECORD;
-    let mut left = padded - total;
-    while left > 0 {
-        let n = left.min(BLOCK as u64) as usize;
-        sink.put(&zeros[..n])?;
-        left -= n as u64;
+
+    /// Ends the archive; returns its size.
+    pub(crate) fn finish(self, sink: &mut dyn Sink) -> Result<u64> {
+        let total = self.total;
+        // End of archive: two zero blocks, then pad to GNU tar's record size.
+        let end = 2 * BLOCK as u64;
+        let padded = (total + end).div_ceil(RECORD) * RECORD;
+        let mut left = padded - total;
+        while left > 0 {
+            let n = left.min(BLOCK as u64) as usize;
+            sink.put(&ZEROS[..n])?;
+            left -= n as u64;
+        }
+        Ok(padded)
     }
-    Ok(padded)
 }
 
 /// Validates `tree` and lists what to emit, sorted by entry name bytes.
