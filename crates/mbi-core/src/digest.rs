@@ -57,6 +57,15 @@ impl Digest {
         Digest { algorithm: Algorithm::Sha256, hex: to_hex(raw) }
     }
 
+    /// A SHA-256 digest from its 64 hex characters; `None` unless they are lowercase hex.
+    pub fn from_sha256_hex(hex: &[u8; 64]) -> Option<Digest> {
+        // No early exit, so the compiler checks all 64 bytes at once.
+        let ok =
+            hex.iter().fold(true, |ok, b| ok & (b.is_ascii_digit() | (b'a'..=b'f').contains(b)));
+        let hex = std::str::from_utf8(hex).ok().filter(|_| ok)?;
+        Some(Digest { algorithm: Algorithm::Sha256, hex: hex.to_owned() })
+    }
+
     /// The algorithm part.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm

@@ -59,7 +59,9 @@ pub mod version;
 
 pub use intern::SharedStr;
 pub use package::{BinaryPackage, IndexOrigin, MultiArch, Priority};
-pub use relation::{Alternatives, ArchQualifier, PackageName, Relation, RelationVec, VersionOp};
+pub use relation::{
+    Alternatives, ArchQualifier, PackageName, Relation, RelationVec, SharedSlice, VersionOp,
+};
 pub use resolve::{Request, Resolution, Resolver};
 pub use variant::Variant;
 pub use version::DebVersion;

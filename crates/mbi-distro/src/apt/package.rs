@@ -5,7 +5,7 @@ use std::sync::Arc;
 use mbi_core::Digest;
 
 use crate::apt::intern::SharedStr;
-use crate::apt::relation::{Alternatives, PackageName, Relation};
+use crate::apt::relation::{Alternatives, PackageName, Relation, SharedSlice};
 use crate::apt::version::DebVersion;
 
 /// `Multi-Arch` of a package.
@@ -68,6 +68,9 @@ pub struct IndexOrigin {
 }
 
 /// A binary package stanza from a `Packages` index, with its relationships parsed.
+///
+/// Records from one parse share storage: relationship fields are ranges of one vector per
+/// chunk of the index ([`SharedSlice`]), and long names are shared ([`SharedStr`]).
 #[derive(Debug, Clone)]
 pub struct BinaryPackage {
     /// `Package`
@@ -89,19 +92,19 @@ pub struct BinaryPackage {
     /// `Source` version when given in parentheses (defaults to the package version).
     pub source_version: Option<DebVersion>,
     /// `Pre-Depends`
-    pub pre_depends: Vec<Alternatives>,
+    pub pre_depends: SharedSlice<Alternatives>,
     /// `Depends`
-    pub depends: Vec<Alternatives>,
+    pub depends: SharedSlice<Alternatives>,
     /// `Recommends`
-    pub recommends: Vec<Alternatives>,
+    pub recommends: SharedSlice<Alternatives>,
     /// `Conflicts`
-    pub conflicts: Vec<Relation>,
+    pub conflicts: SharedSlice<Relation>,
     /// `Breaks`
-    pub breaks: Vec<Relation>,
+    pub breaks: SharedSlice<Relation>,
     /// `Provides` (may carry `(= version)`)
-    pub provides: Vec<Relation>,
+    pub provides: SharedSlice<Relation>,
     /// `Replaces`
-    pub replaces: Vec<Relation>,
+    pub replaces: SharedSlice<Relation>,
     /// `Filename`: path of the .deb relative to the repository base URI.
     pub filename: Box<str>,
     /// `Size` of the .deb in bytes.

@@ -5,6 +5,7 @@
 //! `name[:archqual] [(op version)] [[arch …]] [<profile …> …]`.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use crate::Error;
 use crate::apt::intern::SharedStr;
@@ -225,6 +226,8 @@ enum Repr {
     One(Relation),
     /// Zero, or two and more.
     Many(Vec<Relation>),
+    /// Two and more, in the relation vector of a parse (see [`SharedSlice`]).
+    Shared(SharedSlice<Relation>),
 }
 
 impl RelationVec {
@@ -238,18 +241,18 @@ impl RelationVec {
         RelationVec(Repr::One(r))
     }
 
+    /// A list of two or more relations stored in a parse's shared relation vector.
+    pub(crate) fn shared(s: SharedSlice<Relation>) -> Self {
+        RelationVec(Repr::Shared(s))
+    }
+
     /// Appends a relation.
     pub fn push(&mut self, r: Relation) {
         match &mut self.0 {
             Repr::Many(v) if v.is_empty() => self.0 = Repr::One(r),
             Repr::Many(v) => v.push(r),
-            Repr::One(_) => {
-                let Repr::One(first) = std::mem::replace(&mut self.0, Repr::Many(Vec::new()))
-                else {
-                    return;
-                };
-                let mut v = Vec::with_capacity(4);
-                v.push(first);
+            Repr::One(_) | Repr::Shared(_) => {
+                let mut v = std::mem::take(self).into_vec();
                 v.push(r);
                 self.0 = Repr::Many(v);
             }
@@ -261,22 +264,29 @@ impl RelationVec {
         match self.0 {
             Repr::One(r) => vec![r],
             Repr::Many(v) => v,
+            Repr::Shared(s) => s.to_vec(),
         }
     }
 
     /// The relations as a slice.
+    #[inline]
     pub fn as_slice(&self) -> &[Relation] {
         match &self.0 {
             Repr::One(r) => std::slice::from_ref(r),
             Repr::Many(v) => v,
+            Repr::Shared(s) => s,
         }
     }
 
-    /// The relations as a mutable slice.
+    /// The relations as a mutable slice (a shared list is copied out first).
     pub fn as_mut_slice(&mut self) -> &mut [Relation] {
+        if let Repr::Shared(s) = &self.0 {
+            self.0 = Repr::Many(s.to_vec());
+        }
         match &mut self.0 {
             Repr::One(r) => std::slice::from_mut(r),
             Repr::Many(v) => v,
+            Repr::Shared(_) => &mut [],
         }
     }
 }
@@ -400,6 +410,141 @@ impl fmt::Display for Alternatives {
             write!(f, "{r}")?;
         }
         Ok(())
+    }
+}
+
+/// An immutable, cheaply cloned slice: the relationship fields of a [`BinaryPackage`].
+///
+/// The `Packages` parser stores every relation of one chunk of the index in one vector and
+/// hands each record a range of it, so a record's relations cost no allocation of their own,
+/// and freeing a whole index is a few large frees instead of hundreds of thousands of small
+/// ones. A `SharedSlice` made [from a `Vec`](SharedSlice::from) owns it alone.
+///
+/// It dereferences to `[T]` (`.iter()`, `.len()`, `[i]`, `.get(i)`, `for x in &s` work as on a
+/// `Vec`); equality, ordering of elements and hashing are those of the slice.
+///
+/// [`BinaryPackage`]: crate::apt::BinaryPackage
+pub struct SharedSlice<T> {
+    /// `None` for an empty slice. The vector is published once, when the parse of its chunk
+    /// ends; no record is handed out before that.
+    all: Option<Arc<OnceLock<Vec<T>>>>,
+    start: u32,
+    len: u32,
+}
+
+/// A vector shared by the [`SharedSlice`]s of one parse, filled first and published after.
+pub(crate) type SliceArena<T> = Arc<OnceLock<Vec<T>>>;
+
+impl<T> SharedSlice<T> {
+    /// An empty slice (no allocation).
+    pub const fn new() -> Self {
+        SharedSlice { all: None, start: 0, len: 0 }
+    }
+
+    /// `arena[start..end]`, once the arena is published (empty before, and when the range is
+    /// empty or out of bounds).
+    #[inline]
+    pub(crate) fn span(arena: &SliceArena<T>, start: usize, end: usize) -> Self {
+        match (u32::try_from(start), u32::try_from(end)) {
+            (Ok(s), Ok(e)) if s < e => {
+                SharedSlice { all: Some(arena.clone()), start: s, len: e - s }
+            }
+            _ => SharedSlice::new(),
+        }
+    }
+
+    /// The elements.
+    #[inline]
+    pub fn as_slice(&self) -> &[T] {
+        match &self.all {
+            None => &[],
+            Some(a) => a
+                .get()
+                .and_then(|v| v.get(self.start as usize..self.start as usize + self.len as usize))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl<T> Default for SharedSlice<T> {
+    fn default() -> Self {
+        SharedSlice::new()
+    }
+}
+
+impl<T> Clone for SharedSlice<T> {
+    fn clone(&self) -> Self {
+        SharedSlice { all: self.all.clone(), start: self.start, len: self.len }
+    }
+}
+
+impl<T> std::ops::Deref for SharedSlice<T> {
+    type Target = [T];
+    #[inline]
+    fn deref(&self) -> &[T] {
+        self.as_slice()
+    }
+}
+
+impl<T> AsRef<[T]> for SharedSlice<T> {
+    fn as_ref(&self) -> &[T] {
+        self.as_slice()
+    }
+}
+
+impl<T> From<Vec<T>> for SharedSlice<T> {
+    /// Takes `v` over (no copy); an empty vector is dropped.
+    fn from(v: Vec<T>) -> Self {
+        let (Ok(len), false) = (u32::try_from(v.len()), v.is_empty()) else {
+            return SharedSlice::new();
+        };
+        SharedSlice { all: Some(Arc::new(OnceLock::from(v))), start: 0, len }
+    }
+}
+
+impl<T> FromIterator<T> for SharedSlice<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        iter.into_iter().collect::<Vec<T>>().into()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a SharedSlice<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+impl<T: PartialEq> PartialEq for SharedSlice<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl<T: Eq> Eq for SharedSlice<T> {}
+
+impl<T: PartialEq> PartialEq<Vec<T>> for SharedSlice<T> {
+    fn eq(&self, other: &Vec<T>) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl<T: PartialEq> PartialEq<[T]> for SharedSlice<T> {
+    fn eq(&self, other: &[T]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl<T: std::hash::Hash> std::hash::Hash for SharedSlice<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for SharedSlice<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
     }
 }
 

@@ -14,8 +14,9 @@
 //! #             name: PackageName::new(name)?, version: DebVersion::parse(version)?,
 //! #             architecture: "amd64".into(), multi_arch: Default::default(), essential: false,
 //! #             priority: Default::default(), section: None, source: name.into(), source_version: None,
-//! #             pre_depends: vec![], depends: parse_relations("Depends", depends)?, recommends: vec![],
-//! #             conflicts: vec![], breaks: vec![], provides: vec![], replaces: vec![],
+//! #             pre_depends: Default::default(), depends: parse_relations("Depends", depends)?.into(),
+//! #             recommends: Default::default(), conflicts: Default::default(), breaks: Default::default(),
+//! #             provides: Default::default(), replaces: Default::default(),
 //! #             filename: format!("pool/{name}_{version}_amd64.deb").into(), size: 1000,
 //! #             sha256: mbi_core::Digest::sha256(name.as_bytes()), installed_size: None, origin: origin.clone(),
 //! #         })
