@@ -172,31 +172,12 @@ impl LayerWriter {
 
     /// Writes `tree` as a layer blob into `store` (committed only if everything succeeded).
     pub fn write_tree(&self, tree: &FileTree, store: &dyn BlobStore) -> Result<Layer> {
-        self.options.compression.validate()?;
-        let mut blob = store.begin()?;
-        let (diff_id, uncompressed_size, _) = run(Source::Tree(tree), &self.options, &mut blob)?;
-        let (digest, size) = blob.commit(None)?;
-        let diff_id = diff_id.unwrap_or_else(|| digest.clone());
-        Ok(Layer {
-            descriptor: Descriptor::new(self.options.compression.media_type(), digest, size),
-            diff_id,
-            uncompressed_size,
-        })
+        self.to_store(Source::Tree(tree), store).map(|(layer, _)| layer)
     }
 
     /// Writes `tree` as a layer into any writer (e.g. an upload stream) and describes it.
     pub fn write_tree_to(&self, tree: &FileTree, out: &mut dyn Write) -> Result<Layer> {
-        self.options.compression.validate()?;
-        let mut hw = HashingWriter::new(out);
-        let (diff_id, uncompressed_size, _) = run(Source::Tree(tree), &self.options, &mut hw)?;
-        hw.flush().map_err(|e| Error::stream("flushing layer output", e))?;
-        let (_, digest, size) = hw.finish();
-        let diff_id = diff_id.unwrap_or_else(|| digest.clone());
-        Ok(Layer {
-            descriptor: Descriptor::new(self.options.compression.media_type(), digest, size),
-            diff_id,
-            uncompressed_size,
-        })
+        self.to_writer(Source::Tree(tree), out).map(|(layer, _)| layer)
     }
 
     /// Writes the content of `dir` with default [`FromDirOptions`] (owners normalised to 0:0);
@@ -218,18 +199,7 @@ impl LayerWriter {
         options: &FromDirOptions,
         store: &dyn BlobStore,
     ) -> Result<(Layer, ScanReport)> {
-        self.options.compression.validate()?;
-        let mut blob = store.begin()?;
-        let (diff_id, uncompressed_size, report) =
-            run(Source::Dir(dir, options), &self.options, &mut blob)?;
-        let (digest, size) = blob.commit(None)?;
-        let diff_id = diff_id.unwrap_or_else(|| digest.clone());
-        let layer = Layer {
-            descriptor: Descriptor::new(self.options.compression.media_type(), digest, size),
-            diff_id,
-            uncompressed_size,
-        };
-        Ok((layer, report.unwrap_or_default()))
+        self.to_store(Source::Dir(dir, options), store)
     }
 
     /// Writes the content of `dir` as a layer into any writer, as
@@ -240,19 +210,41 @@ impl LayerWriter {
         options: &FromDirOptions,
         out: &mut dyn Write,
     ) -> Result<(Layer, ScanReport)> {
+        self.to_writer(Source::Dir(dir, options), out)
+    }
+
+    /// Runs the pipeline into a new blob of `store`, committed only if everything succeeded.
+    fn to_store(&self, src: Source<'_>, store: &dyn BlobStore) -> Result<(Layer, ScanReport)> {
+        self.options.compression.validate()?;
+        let mut blob = store.begin()?;
+        let (diff_id, uncompressed_size, report) = run(src, &self.options, &mut blob)?;
+        let (digest, size) = blob.commit(None)?;
+        Ok((self.describe(diff_id, digest, size, uncompressed_size), report.unwrap_or_default()))
+    }
+
+    /// Runs the pipeline into `out`, hashing what it writes.
+    fn to_writer(&self, src: Source<'_>, out: &mut dyn Write) -> Result<(Layer, ScanReport)> {
         self.options.compression.validate()?;
         let mut hw = HashingWriter::new(out);
-        let (diff_id, uncompressed_size, report) =
-            run(Source::Dir(dir, options), &self.options, &mut hw)?;
+        let (diff_id, uncompressed_size, report) = run(src, &self.options, &mut hw)?;
         hw.flush().map_err(|e| Error::stream("flushing layer output", e))?;
         let (_, digest, size) = hw.finish();
-        let diff_id = diff_id.unwrap_or_else(|| digest.clone());
-        let layer = Layer {
+        Ok((self.describe(diff_id, digest, size, uncompressed_size), report.unwrap_or_default()))
+    }
+
+    /// The layer's description; an uncompressed layer's diff_id is its blob digest.
+    fn describe(
+        &self,
+        diff_id: Option<Digest>,
+        digest: Digest,
+        size: u64,
+        uncompressed_size: u64,
+    ) -> Layer {
+        Layer {
+            diff_id: diff_id.unwrap_or_else(|| digest.clone()),
             descriptor: Descriptor::new(self.options.compression.media_type(), digest, size),
-            diff_id,
             uncompressed_size,
-        };
-        Ok((layer, report.unwrap_or_default()))
+        }
     }
 
     /// Normalises an existing (uncompressed) tar stream into a deterministic layer. Large file

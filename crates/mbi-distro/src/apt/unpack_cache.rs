@@ -27,7 +27,6 @@
 //! same holds for apt's and dpkg's own caches). The control archive is always read from the
 //! `.deb` itself.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -127,7 +126,7 @@ impl UnpackCache {
         let Deb { control, data } = deb;
         let DebData { entries, spool, compression, content_bytes } = data;
         let io_err = |op: &'static str, p: &Path, e: io::Error| mbi_core::Error::io(op, p, e);
-        let digest = hash_file(spool.file(), content_bytes)
+        let digest = hash_spool(&spool, content_bytes)
             .map_err(|e| io_err("read", spool.path(), e))?
             .ok_or_else(|| {
                 io_err("read", spool.path(), io::Error::other("spool shorter than its contents"))
@@ -180,7 +179,7 @@ fn load(json_path: &Path, data_path: &Path, sha256: &Digest) -> Option<DebData> 
     if spool.file().metadata().ok()?.len() != record.content_bytes {
         return None;
     }
-    let digest = hash_file(spool.file(), record.content_bytes).ok()??;
+    let digest = hash_spool(&spool, record.content_bytes).ok()??;
     if digest.to_string() != record.data_digest {
         return None;
     }
@@ -241,20 +240,16 @@ fn check_entries(entries: &[DataEntry], content_bytes: u64) -> Option<()> {
     (next == content_bytes).then_some(())
 }
 
-/// SHA-256 of the first `len` bytes of `file`; `None` when it is shorter.
-fn hash_file(file: &File, len: u64) -> io::Result<Option<Digest>> {
-    use std::os::unix::fs::FileExt;
-    let mut h = mbi_core::digest::Sha256Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut pos = 0u64;
-    while pos < len {
-        let want = usize::try_from((len - pos).min(buf.len() as u64)).unwrap_or(buf.len());
-        let n = file.read_at(&mut buf[..want], pos)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        h.update(&buf[..n]);
-        pos += n as u64;
-    }
-    Ok(Some(h.finish().0))
+/// SHA-256 of the first `len` bytes of `spool` (read by position: the file offset does not
+/// matter); `None` when it is shorter.
+fn hash_spool(spool: &Spool, len: u64) -> io::Result<Option<Digest>> {
+    let mut r = mbi_core::digest::HashingReader::new(io::BufReader::with_capacity(
+        1 << 20,
+        spool.range_reader(0, len),
+    ));
+    match io::copy(&mut r, &mut io::sink()) {
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        other => other?,
+    };
+    Ok(Some(r.finish().1))
 }
