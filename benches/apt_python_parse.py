@@ -26,6 +26,12 @@ def parse(path):
             sec.get("Filename")
             sec.get("Size")
             sec.get("SHA256")
+            sec.get("Multi-Arch")
+            sec.get("Essential")
+            sec.get("Priority")
+            sec.get("Section")
+            sec.get("Source")
+            sec.get("Installed-Size")
             for fld in FIELDS:
                 v = sec.get(fld)
                 if v:
