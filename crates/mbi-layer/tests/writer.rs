@@ -107,7 +107,7 @@ fn golden_digests() {
     // If a dependency bump (zlib-rs, zstd-sys) or a writer change alters output bytes, these
     // fail: every published layer digest would change. Update them only deliberately.
     let mut tree = golden_tree();
-    // Enough data for several gzip blocks and several zstd jobs.
+    // Enough data for several gzip blocks and several zstd frames.
     tree.insert(Entry::file(p("var/lib/blob"), mixed_bytes(99, 4_500_000), 0o644)).unwrap();
     let (none, _) = write(&tree, LayerCompression::None, 2);
     let (gzip, _) = write(&tree, LayerCompression::DEFAULT_GZIP, 2);
@@ -129,7 +129,7 @@ fn golden_digests() {
 
 #[test]
 fn output_does_not_depend_on_thread_count() {
-    // Several gzip blocks and several zstd jobs.
+    // Several gzip blocks and several zstd frames.
     let mut tree = golden_tree();
     for i in 0..6 {
         tree.insert(Entry::file(
