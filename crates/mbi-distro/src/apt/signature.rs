@@ -450,12 +450,12 @@ fn judge_one(v: &VerifiedSig, policy: &VerifyPolicy) -> Result<Signer, String> {
         return Err(format!("weak hash algorithm {h} (allow_weak_hashes is off)"));
     }
     if let Some(now) = policy.now {
-        if t > now + 300 {
+        if t > now.saturating_add(300) {
             return Err("signature made in the future".into());
         }
         if let Some(d) = v.sig_expiration
             && d > 0
-            && t + d as i64 <= now
+            && ended_by(t, d, now)
         {
             return Err("signature expired".into());
         }
@@ -640,7 +640,7 @@ fn key_usable(k: &KeyFacts, t: i64) -> Result<(), String> {
     };
     if let Some(d) = selfsig.key_expiration
         && d > 0
-        && k.primary_created + d as i64 <= t
+        && ended_by(k.primary_created, d, t)
     {
         return Err("primary key expired".into());
     }
@@ -675,13 +675,68 @@ fn key_usable(k: &KeyFacts, t: i64) -> Result<(), String> {
     }
     if let Some(d) = binding.key_expiration
         && d > 0
-        && sk.created + d as i64 <= t
+        && ended_by(sk.created, d, t)
     {
         return Err("subkey expired".into());
     }
     Ok(())
 }
 
+/// Whether something that started at `start` and lasts `secs` seconds has ended by `t`. Widened,
+/// because the facts may come from a cache record, where any value can appear.
+fn ended_by(start: i64, secs: u64, t: i64) -> bool {
+    i128::from(start) + i128::from(secs) <= i128::from(t)
+}
+
 fn hex_upper(b: &[u8]) -> String {
     mbi_core::digest::to_hex(b).to_ascii_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(signed_at: i64, sig_expiration: u64, created: i64, key_expiration: u64) -> String {
+        let v = VerifiedSig {
+            signed_at: Some(signed_at),
+            weak_hash: None,
+            sig_expiration: Some(sig_expiration),
+            key_fingerprint: "AA".into(),
+            primary_fingerprint: "AA".into(),
+            key: KeyFacts {
+                primary_created: created,
+                primary_revoked: false,
+                self_sigs: vec![SelfSig {
+                    created,
+                    key_expiration: Some(key_expiration),
+                    has_key_flags: true,
+                    can_sign: true,
+                }],
+                subkey: None,
+            },
+        };
+        let c = SignatureCheck {
+            sigs: vec![SigFacts {
+                issuer: "AA".into(),
+                outcome: SigOutcome::Verified(Box::new(v)),
+            }],
+        };
+        // Through serde, as a cache record would bring it back.
+        let c: SignatureCheck = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        let r = c.judge(&VerifyPolicy { allow_weak_hashes: false, now: Some(i64::MAX) }, "t");
+        match r {
+            Ok(_) => "ok".into(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn times_at_the_limits_are_judged_not_overflowed() {
+        // Found by reasoning about cache records: these sums overflowed an i64.
+        assert!(check(i64::MAX, u64::MAX, 0, 0).contains("ok"));
+        assert!(check(i64::MAX - 20, 10, 0, 0).contains("signature expired"));
+        assert!(check(i64::MAX, 0, i64::MAX, u64::MAX).contains("ok"));
+        assert!(check(i64::MAX, 0, 1, 5).contains("primary key expired"));
+        assert!(check(i64::MIN, 0, i64::MIN, u64::MAX).contains("primary key expired now"));
+    }
 }
