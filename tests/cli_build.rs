@@ -218,6 +218,83 @@ fn distroless_build_lock_and_rebuild() {
 }
 
 #[test]
+fn cache_prune_keeps_exactly_what_the_kept_locks_need() {
+    if !tools(&["skopeo", "dpkg-deb", "apt-ftparchive", "gpg"]) {
+        return;
+    }
+    let r = distribution();
+    let t = scratch();
+    let cache = t.path().join("cache");
+    let app =
+        r.spec(t.path(), "variant: distroless\npackages: [fixture-app]\narchitectures: [amd64]\n");
+    let dir = t.path().join("small");
+    fs::create_dir_all(&dir).unwrap();
+    let small =
+        r.spec(&dir, "variant: distroless\npackages: [base-files]\narchitectures: [amd64]\n");
+    let (app_lock, small_lock) = (t.path().join("app.json"), t.path().join("small.json"));
+    for (spec, lock) in [(&app, &app_lock), (&small, &small_lock)] {
+        ok(mbi().arg("lock").arg(spec).arg("--cache-dir").arg(&cache).arg("--out").arg(lock));
+    }
+    let lock_arg = |l: &Path| l.to_str().unwrap().to_owned();
+    let app_img =
+        build(&app, &cache, &oci(&t.path().join("a"), "t"), &["--lock", &lock_arg(&app_lock)]);
+    let small_img =
+        build(&small, &cache, &oci(&t.path().join("s"), "t"), &["--lock", &lock_arg(&small_lock)]);
+    let count = |sub: &str| fs::read_dir(cache.join(sub)).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(count("debs/sha256"), 4);
+    assert_eq!(count("unpacked"), 8, "data + record per package");
+
+    let prune =
+        |extra: &[&str]| ok(mbi().args(["cache", "prune", "--cache-dir"]).arg(&cache).args(extra));
+    // Nothing is stale yet: the cached Release lists every index, every package is kept.
+    assert_eq!(prune(&[]), "");
+    // A dry run lists the three packages only the app needs, with their unpacked copies.
+    let keep = ["--keep-lock", small_lock.to_str().unwrap()];
+    let dry = prune(&[&keep[..], &["--dry-run"]].concat());
+    assert_eq!(dry.lines().filter(|l| l.starts_with("unkept-package\t")).count(), 3, "{dry}");
+    assert_eq!(dry.lines().filter(|l| l.starts_with("unpacked-without-package\t")).count(), 6);
+    assert_eq!(count("debs/sha256"), 4, "a dry run removes nothing");
+    assert_eq!(prune(&keep), dry);
+    assert_eq!(count("debs/sha256"), 1);
+    assert_eq!(count("unpacked"), 2);
+    assert_eq!(prune(&keep), "", "nothing left to remove");
+
+    // The kept lock still builds offline, to the same image.
+    let again = digest_line(&ok(mbi()
+        .args(["build", "--offline", "--lock", &lock_arg(&small_lock)])
+        .arg(&small)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .args(["--out", &oci(&t.path().join("s2"), "t")])));
+    assert_eq!(again, small_img);
+    // The other one cannot offline; online it downloads again and gives the same image.
+    fails(
+        mbi()
+            .args(["build", "--offline", "--lock", &lock_arg(&app_lock)])
+            .arg(&app)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .args(["--out", &oci(&t.path().join("a2"), "t")]),
+    );
+    let back =
+        build(&app, &cache, &oci(&t.path().join("a3"), "t"), &["--lock", &lock_arg(&app_lock)]);
+    assert_eq!(back, app_img);
+
+    // A lockfile that is not one is a one-line error, and nothing is removed.
+    fs::write(t.path().join("bad.json"), "{}").unwrap();
+    let (code, err) = fails(
+        mbi()
+            .args(["cache", "prune", "--cache-dir"])
+            .arg(&cache)
+            .arg("--keep-lock")
+            .arg(t.path().join("bad.json")),
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("bad.json") && err.trim().lines().count() == 1, "{err}");
+    assert_eq!(count("debs/sha256"), 4);
+}
+
+#[test]
 fn full_image_has_a_dpkg_database_and_multi_arch_builds_an_index() {
     if !tools(&["skopeo", "umoci", "dpkg", "dpkg-deb", "apt-ftparchive", "gpg"]) {
         return;

@@ -108,7 +108,7 @@ fn options(args: &SpecArgs, ctx: &Ctx) -> Result<BuildOptions, CliError> {
 }
 
 /// `$XDG_CACHE_HOME/mbi`, else `$HOME/.cache/mbi`.
-fn default_cache_dir() -> Result<PathBuf, CliError> {
+pub(super) fn default_cache_dir() -> Result<PathBuf, CliError> {
     if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
         return Ok(PathBuf::from(x).join("mbi"));
     }

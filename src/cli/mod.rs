@@ -10,6 +10,7 @@
 
 mod args;
 mod build;
+mod cache;
 mod copy;
 mod error;
 mod from_dir;
@@ -68,6 +69,8 @@ pub enum Command {
     Inspect(inspect::Args),
     /// List the tags of a registry repository.
     Tags(tags::Args),
+    /// Look after the package cache (`mbi cache prune`).
+    Cache(cache::Args),
 }
 
 /// What every subcommand gets besides its flags: the reporter and the environment, read once
@@ -133,6 +136,7 @@ pub fn run(command: Command, ctx: &Ctx) -> Result<(), CliError> {
         Command::Unpack(a) => unpack::run(a, ctx),
         Command::Inspect(a) => inspect::run(a, ctx),
         Command::Tags(a) => tags::run(a, ctx),
+        Command::Cache(a) => cache::run(a, ctx),
     }
 }
 

@@ -7,7 +7,11 @@
 //! <root>/apt/indexes/z-<sha256-of-downloaded-file>          (when Release lists no plain hash)
 //! <root>/debs/sha256/<hex>                                   verified .deb files
 //! <root>/debs/partial/<hex>                                  interrupted downloads (resumed)
+//! <root>/unpacked/<hex>.data | <hex>.json                    unpacked .deb (see `unpack_cache`)
 //! ```
+//!
+//! The cache only grows while builds run; [`Cache::prune`] removes what no build needs any
+//! more (indexes that no cached Release lists, `.deb` files no lockfile names, leftovers).
 //!
 //! Everything is written to a temporary name and renamed into place after verification, so
 //! a reader never sees a partial or unverified file under a final name, and no file is ever
@@ -88,6 +92,203 @@ impl Cache {
     pub fn partial_path(&self, sha256: &Digest) -> PathBuf {
         self.root.join("debs/partial").join(sha256.hex())
     }
+
+    /// Where unpacked packages are kept between builds
+    /// ([`UnpackCache`](crate::apt::unpack_cache::UnpackCache)).
+    pub fn unpacked_dir(&self) -> PathBuf {
+        self.root.join("unpacked")
+    }
+}
+
+/// What [`Cache::prune`] may remove besides indexes no cached Release lists.
+#[derive(Debug, Clone)]
+pub struct PruneOptions {
+    /// Keep only the `.deb` files (and their unpacked copies) with these SHA-256s, e.g. every
+    /// package of the lockfiles still in use; `None` keeps every `.deb`.
+    pub keep_debs: Option<std::collections::BTreeSet<Digest>>,
+    /// Temporary files and interrupted downloads are removed once they are this old: younger
+    /// ones may belong to a build running right now. Default: one day.
+    pub min_age: std::time::Duration,
+    /// Only report what would be removed.
+    pub dry_run: bool,
+}
+
+impl Default for PruneOptions {
+    fn default() -> Self {
+        PruneOptions {
+            keep_debs: None,
+            min_age: std::time::Duration::from_secs(24 * 3600),
+            dry_run: false,
+        }
+    }
+}
+
+/// Why [`Cache::prune`] removed a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum PruneReason {
+    /// A decompressed index that no cached `InRelease`/`Release` lists any more (a newer
+    /// Release replaced it).
+    StaleIndex,
+    /// A `.deb` not in [`PruneOptions::keep_debs`].
+    UnkeptDeb,
+    /// An unpacked copy whose `.deb` is gone (or not kept).
+    UnpackedWithoutDeb,
+    /// An interrupted download older than [`PruneOptions::min_age`].
+    OldPartial,
+    /// A temporary file older than [`PruneOptions::min_age`].
+    OldTemporary,
+}
+
+/// One file [`Cache::prune`] removed (or would remove, in a dry run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pruned {
+    /// The file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Why it went.
+    pub reason: PruneReason,
+}
+
+impl Cache {
+    /// Removes what no build needs any more and returns it, sorted by path:
+    ///
+    /// - decompressed indexes whose SHA-256 no cached `InRelease` or `Release` file lists (the
+    ///   repository published a new Release since);
+    /// - `.deb` files not in [`PruneOptions::keep_debs`] (when given);
+    /// - unpacked copies whose `.deb` is not (or no longer) in the cache;
+    /// - interrupted downloads and temporary files older than [`PruneOptions::min_age`] at
+    ///   `now`.
+    ///
+    /// Signed metadata itself is kept (it is small, and a refresh needs it for conditional
+    /// requests). Files whose names the cache does not use are left alone. Removing a file
+    /// another build has mapped or open is safe: the data stays until that build closes it.
+    pub fn prune(
+        &self,
+        options: &PruneOptions,
+        now: std::time::SystemTime,
+    ) -> Result<Vec<Pruned>, Error> {
+        let mut out = Vec::new();
+        let old = |meta: &std::fs::Metadata| {
+            meta.modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|age| age >= options.min_age)
+        };
+        let listed = self.listed_digests()?;
+        for (path, name, meta) in files(&self.root.join("apt/indexes"))? {
+            let hex = name.strip_prefix("z-").unwrap_or(&name);
+            if is_hex64(hex) {
+                if !listed.contains(hex) {
+                    out.push(pruned(path, &meta, PruneReason::StaleIndex));
+                }
+            } else if name.starts_with('.') && old(&meta) {
+                out.push(pruned(path, &meta, PruneReason::OldTemporary));
+            }
+        }
+        let keep_hex: Option<std::collections::HashSet<&str>> =
+            options.keep_debs.as_ref().map(|k| k.iter().map(|d| d.hex()).collect());
+        let keep = |hex: &str| keep_hex.as_ref().is_none_or(|k| k.contains(hex));
+        let mut debs = std::collections::BTreeSet::new();
+        for (path, name, meta) in files(&self.root.join("debs/sha256"))? {
+            if is_hex64(&name) {
+                if keep(&name) {
+                    debs.insert(name);
+                } else {
+                    out.push(pruned(path, &meta, PruneReason::UnkeptDeb));
+                }
+            } else if name.starts_with('.') && old(&meta) {
+                out.push(pruned(path, &meta, PruneReason::OldTemporary));
+            }
+        }
+        for (path, _, meta) in files(&self.root.join("debs/partial"))? {
+            if old(&meta) {
+                out.push(pruned(path, &meta, PruneReason::OldPartial));
+            }
+        }
+        for (path, name, meta) in files(&self.unpacked_dir())? {
+            let hex = name.strip_suffix(".data").or_else(|| name.strip_suffix(".json"));
+            match hex {
+                Some(hex) if is_hex64(hex) && !debs.contains(hex) => {
+                    out.push(pruned(path, &meta, PruneReason::UnpackedWithoutDeb));
+                }
+                Some(hex) if is_hex64(hex) => {}
+                _ if name.starts_with('.') && old(&meta) => {
+                    out.push(pruned(path, &meta, PruneReason::OldTemporary));
+                }
+                _ => {}
+            }
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        if !options.dry_run {
+            for p in &out {
+                match std::fs::remove_file(&p.path) {
+                    Ok(()) => {}
+                    // Another prune got there first.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("remove", &p.path, e)),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every SHA-256 (64 hex digits) that appears in a cached `InRelease` or `Release` file.
+    /// A plain word scan, deliberately generous: a file it keeps by mistake costs disk space,
+    /// one it removed by mistake would only be downloaded again.
+    fn listed_digests(&self) -> Result<std::collections::HashSet<String>, Error> {
+        let mut set = std::collections::HashSet::new();
+        let lists = self.root.join("apt/lists");
+        let dirs = std::fs::read_dir(&lists).map_err(|e| Error::io("read directory", &lists, e))?;
+        for dir in dirs {
+            let dir = dir.map_err(|e| Error::io("read directory", &lists, e))?;
+            for name in ["InRelease", "Release"] {
+                let path = dir.path().join(name);
+                let bytes = match std::fs::read(&path) {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => continue,
+                    Err(e) => return Err(Error::io("read", &path, e)),
+                };
+                for word in bytes.split(|b| b.is_ascii_whitespace()) {
+                    if let Ok(w) = std::str::from_utf8(word)
+                        && is_hex64(w)
+                    {
+                        set.insert(w.to_ascii_lowercase());
+                    }
+                }
+            }
+        }
+        Ok(set)
+    }
+}
+
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn pruned(path: PathBuf, meta: &std::fs::Metadata, reason: PruneReason) -> Pruned {
+    Pruned { path, bytes: meta.len(), reason }
+}
+
+/// The regular files directly in `dir` (none if it does not exist), with their names.
+fn files(dir: &Path) -> Result<Vec<(PathBuf, String, std::fs::Metadata)>, Error> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("read directory", dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("read directory", dir, e))?;
+        let meta = entry.metadata().map_err(|e| Error::io("stat", entry.path(), e))?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+        if meta.is_file() {
+            out.push((entry.path(), name, meta));
+        }
+    }
+    Ok(out)
 }
 
 impl Cache {
@@ -229,6 +430,81 @@ pub(crate) fn write_validators(dir: &Path, v: &Validators) -> Result<(), Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prune_removes_what_no_release_or_lock_needs() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Cache::new(d.path()).unwrap();
+        let h = |s: &str| Digest::sha256(s.as_bytes());
+        let (listed, stale, zlisted) = (h("listed"), h("stale"), h("zlisted"));
+        let lists = c.lists_dir("http://m.example/debian/dists/stable/");
+        let release = format!(
+            "Suite: stable\nSHA256:\n {} 10 main/binary-amd64/Packages\n {} 5 main/binary-amd64/Packages.xz\n",
+            listed.hex(),
+            zlisted.hex()
+        );
+        write_atomic(&lists.join("InRelease"), release.as_bytes()).unwrap();
+        for name in
+            [listed.hex().to_owned(), stale.hex().to_owned(), format!("z-{}", zlisted.hex())]
+        {
+            write_atomic(&c.index_path(&name), b"Package: a\n").unwrap();
+        }
+        let (kept, dropped) = (h("kept.deb"), h("dropped.deb"));
+        for deb in [&kept, &dropped] {
+            write_atomic(&c.deb_path(deb), b"!<arch>\n").unwrap();
+            for ext in ["data", "json"] {
+                let p = c.unpacked_dir().join(format!("{}.{ext}", deb.hex()));
+                write_atomic(&p, b"{}").unwrap();
+            }
+        }
+        let orphan = c.unpacked_dir().join(format!("{}.json", h("orphan").hex()));
+        write_atomic(&orphan, b"{}").unwrap();
+        write_atomic(&c.partial_path(&h("partial")), b"half").unwrap();
+        write_atomic(&c.unpacked_dir().join(".mbi-unpacked-x"), b"").unwrap();
+        write_atomic(&c.unpacked_dir().join("README"), b"not ours").unwrap();
+
+        // Just now: partial downloads and temporary files may belong to a running build.
+        let keep = [kept.clone()].into_iter().collect();
+        let opts = PruneOptions { keep_debs: Some(keep), dry_run: true, ..Default::default() };
+        let now = std::time::SystemTime::now();
+        let names = |v: &[Pruned]| -> Vec<(String, PruneReason)> {
+            v.iter()
+                .map(|p| {
+                    let rel = p.path.strip_prefix(d.path()).unwrap();
+                    (rel.to_string_lossy().into_owned(), p.reason)
+                })
+                .collect()
+        };
+        let dry = c.prune(&opts, now).unwrap();
+        let want = vec![
+            (format!("apt/indexes/{}", stale.hex()), PruneReason::StaleIndex),
+            (format!("debs/sha256/{}", dropped.hex()), PruneReason::UnkeptDeb),
+            (format!("unpacked/{}.json", h("orphan").hex()), PruneReason::UnpackedWithoutDeb),
+            (format!("unpacked/{}.data", dropped.hex()), PruneReason::UnpackedWithoutDeb),
+            (format!("unpacked/{}.json", dropped.hex()), PruneReason::UnpackedWithoutDeb),
+        ];
+        let mut want_sorted = want.clone();
+        want_sorted.sort();
+        let mut got = names(&dry);
+        got.sort();
+        assert_eq!(got, want_sorted);
+        assert!(c.deb_path(&dropped).exists(), "a dry run removes nothing");
+
+        // A day later the leftovers go too; the unknown file stays.
+        let later = now + std::time::Duration::from_secs(24 * 3600 + 1);
+        let opts = PruneOptions { dry_run: false, ..opts };
+        let removed = c.prune(&opts, later).unwrap();
+        assert_eq!(removed.len(), want.len() + 2);
+        assert!(removed.iter().any(|p| p.reason == PruneReason::OldPartial));
+        assert!(removed.iter().any(|p| p.reason == PruneReason::OldTemporary));
+        for p in &removed {
+            assert!(!p.path.exists(), "{}", p.path.display());
+        }
+        assert!(c.deb_path(&kept).exists() && c.index_path(listed.hex()).exists());
+        assert!(c.unpacked_dir().join("README").exists());
+        // Nothing left to do.
+        assert!(c.prune(&opts, later).unwrap().is_empty());
+    }
 
     #[test]
     fn layout_and_atomic_write() {
