@@ -38,11 +38,11 @@ use mbi_core::Digest;
 use memchr::memchr;
 
 use crate::Error;
-use crate::apt::intern::{Interner, SharedStr};
+use crate::apt::intern::{Interner, SharedStr, SpanIndex, hash_span};
 use crate::apt::package::{BinaryPackage, IndexOrigin, MultiArch, Priority};
 use crate::apt::relation::{
     Alternatives, ArchQualifier, PackageName, Relation, RelationVec, SharedSlice, SliceArena,
-    VersionOp, parse_relation_list, parse_relations,
+    SliceTable, VersionOp, parse_relation_list, parse_relations,
 };
 use crate::apt::version::DebVersion;
 
@@ -318,28 +318,39 @@ struct Parser<'a> {
     data: &'a [u8],
     origin: &'a Arc<IndexOrigin>,
     intern: Interner,
-    /// Every relation of the chunk: the members of flat lists (`Conflicts`, …) and of groups
-    /// with several alternatives. Published into `rel_arena` when the chunk is done.
-    rels: Vec<Relation>,
-    rel_arena: SliceArena<Relation>,
-    /// Every group of alternatives of the chunk (`Depends`, …).
-    groups: Vec<Alternatives>,
+    /// The distinct groups of alternatives of the chunk (`Depends`, …) and, for each group a
+    /// field lists, its index there. Published into `group_arena` when the chunk is done.
+    groups: SliceTable<Alternatives>,
+    /// Finds a group parsed before from its text.
+    group_index: SpanIndex,
     group_arena: SliceArena<Alternatives>,
+    /// The same for the members of flat lists (`Conflicts`, …).
+    rels: SliceTable<Relation>,
+    rel_index: SpanIndex,
+    rel_arena: SliceArena<Relation>,
 }
 
 impl<'a> Parser<'a> {
     fn new(data: &'a [u8], origin: &'a Arc<IndexOrigin>, chunk_len: usize) -> Self {
         // Distinct names grow more slowly than the input: ~60,000 for a 50 MB index.
-        // Relations: ~1 per 130 bytes, groups ~1 per 170. Capacity that stays unused is never
-        // touched.
+        // Groups: ~1 per 170 bytes, ~1 in 4 distinct; flat-list members ~1 per 750 bytes,
+        // ~1 in 3 distinct. Capacity that stays unused is never touched.
         Parser {
             data,
             origin,
             intern: Interner::with_capacity(chunk_len / 1000 + 16),
-            rels: Vec::with_capacity(chunk_len / 400),
-            rel_arena: Default::default(),
-            groups: Vec::with_capacity(chunk_len / 150),
+            groups: SliceTable {
+                items: Vec::with_capacity(chunk_len / 600),
+                ids: Vec::with_capacity(chunk_len / 150),
+            },
+            group_index: SpanIndex::with_capacity(chunk_len / 600),
             group_arena: Default::default(),
+            rels: SliceTable {
+                items: Vec::with_capacity(chunk_len / 1500),
+                ids: Vec::with_capacity(chunk_len / 600),
+            },
+            rel_index: SpanIndex::with_capacity(chunk_len / 1500),
+            rel_arena: Default::default(),
         }
     }
 
@@ -527,30 +538,36 @@ impl<'a> Parser<'a> {
         let mut groups =
             |f: usize, field: &'static str| -> Result<SharedSlice<Alternatives>, RawError> {
                 let Some((s, e)) = span(f) else { return Ok(SharedSlice::new()) };
-                let start = self.groups.len();
+                let start = self.groups.ids.len();
                 if self.fast_groups(s, e).is_none() {
-                    self.groups.truncate(start);
+                    self.groups.ids.truncate(start);
                     let t = std::str::from_utf8(&data[s..e])
                         .map_err(|_| err(Some(f), "not valid UTF-8".into()))?;
                     let g = parse_relations(field, t).map_err(|e| err(Some(f), e.to_string()))?;
-                    self.groups.extend(g);
+                    for g in g {
+                        push_new(&mut self.groups, g)
+                            .ok_or_else(|| err(Some(f), "too many relations".into()))?;
+                    }
                 }
-                Ok(SharedSlice::span(&self.group_arena, start, self.groups.len()))
+                Ok(SharedSlice::span(&self.group_arena, start, self.groups.ids.len()))
             };
         let pre_depends = groups(F_PREDEPENDS, "Pre-Depends")?;
         let depends = groups(F_DEPENDS, "Depends")?;
         let recommends = groups(F_RECOMMENDS, "Recommends")?;
         let mut list = |f: usize, field: &'static str| -> Result<SharedSlice<Relation>, RawError> {
             let Some((s, e)) = span(f) else { return Ok(SharedSlice::new()) };
-            let start = self.rels.len();
+            let start = self.rels.ids.len();
             if self.fast_list(s, e).is_none() {
-                self.rels.truncate(start);
+                self.rels.ids.truncate(start);
                 let t = std::str::from_utf8(&data[s..e])
                     .map_err(|_| err(Some(f), "not valid UTF-8".into()))?;
                 let l = parse_relation_list(field, t).map_err(|e| err(Some(f), e.to_string()))?;
-                self.rels.extend(l);
+                for r in l {
+                    push_new(&mut self.rels, r)
+                        .ok_or_else(|| err(Some(f), "too many relations".into()))?;
+                }
             }
-            Ok(SharedSlice::span(&self.rel_arena, start, self.rels.len()))
+            Ok(SharedSlice::span(&self.rel_arena, start, self.rels.ids.len()))
         };
         let conflicts = list(F_CONFLICTS, "Conflicts")?;
         let breaks = list(F_BREAKS, "Breaks")?;
@@ -604,53 +621,89 @@ impl<'a> Parser<'a> {
     }
 
     /// The fast path for relation fields as Packages indexes write them: `name[:arch]
-    /// [(op version)]` alternatives separated by `|` and `,`, in `data[start..end]`, appended
-    /// to the chunk's groups (members of multi-alternative groups to its relations). Returns
-    /// `None` for anything else (architecture restrictions, build profiles, odd syntax,
-    /// errors), having appended part of the field: the caller truncates and uses the general
-    /// parser, so results and error messages are the general parser's.
+    /// [(op version)]` alternatives separated by `|` and `,`, in `data[start..end]`. Each
+    /// group's text is looked up among the chunk's groups first and parsed only when new; its
+    /// index is appended to the chunk's group indexes. Returns `None` for anything else
+    /// (architecture restrictions, build profiles, odd syntax, errors), having appended part of
+    /// the field: the caller truncates and uses the general parser, so results and error
+    /// messages are the general parser's.
     fn fast_groups(&mut self, start: usize, end: usize) -> Option<()> {
-        let b = self.data.get(..end)?;
+        let data = self.data;
         let mut i = start;
         loop {
-            let (rel, mut next) = self.fast_relation(b, i)?;
-            let alts = match b.get(next) {
-                Some(b'|') => {
-                    let first = self.rels.len();
-                    self.rels.push(rel);
-                    loop {
-                        let (rel, n) = self.fast_relation(b, next + 1)?;
-                        self.rels.push(rel);
-                        next = n;
-                        if b.get(next) != Some(&b'|') {
-                            break;
-                        }
-                    }
-                    RelationVec::shared(SharedSlice::span(&self.rel_arena, first, self.rels.len()))
+            let comma = data.get(i..end).and_then(|t| memchr(b',', t)).map_or(end, |p| i + p);
+            let (s, e) = trim_span(data, i, comma);
+            if s == e {
+                return None;
+            }
+            let hash = hash_span(data, s, e);
+            let id = match self.group_index.find(data, hash, s, e) {
+                Some(id) => id,
+                None => {
+                    let group = self.fast_group(s, e)?;
+                    let id = push_item(&mut self.groups, group)?;
+                    self.group_index.insert(hash, id, s, e);
+                    id
                 }
-                _ => RelationVec::one(rel),
             };
-            self.groups.push(Alternatives(alts));
+            self.groups.ids.push(id);
+            if comma == end {
+                return Some(());
+            }
+            i = comma + 1;
+        }
+    }
+
+    /// One group of alternatives, `data[start..end]` exactly, on the fast path.
+    fn fast_group(&mut self, start: usize, end: usize) -> Option<Alternatives> {
+        let b = self.data.get(..end)?;
+        let (rel, mut next) = self.fast_relation(b, start)?;
+        match b.get(next) {
+            None => return Some(Alternatives(RelationVec::one(rel))),
+            Some(b'|') => {}
+            Some(_) => return None,
+        }
+        let mut alts = vec![rel];
+        loop {
+            let (rel, n) = self.fast_relation(b, next + 1)?;
+            alts.push(rel);
+            next = n;
             match b.get(next) {
-                None => return Some(()),
-                Some(b',') => i = next + 1,
+                None => return Some(Alternatives(alts.into())),
+                Some(b'|') => {}
                 Some(_) => return None,
             }
         }
     }
 
-    /// [`Parser::fast_groups`] for fields without alternatives, appended to the relations.
+    /// [`Parser::fast_groups`] for fields without alternatives (the chunk's relations).
     fn fast_list(&mut self, start: usize, end: usize) -> Option<()> {
-        let b = self.data.get(..end)?;
+        let data = self.data;
         let mut i = start;
         loop {
-            let (rel, next) = self.fast_relation(b, i)?;
-            self.rels.push(rel);
-            match b.get(next) {
-                None => return Some(()),
-                Some(b',') => i = next + 1,
-                Some(_) => return None,
+            let comma = data.get(i..end).and_then(|t| memchr(b',', t)).map_or(end, |p| i + p);
+            let (s, e) = trim_span(data, i, comma);
+            if s == e {
+                return None;
             }
+            let hash = hash_span(data, s, e);
+            let id = match self.rel_index.find(data, hash, s, e) {
+                Some(id) => id,
+                None => {
+                    let (rel, next) = self.fast_relation(data.get(..e)?, s)?;
+                    if next != e {
+                        return None;
+                    }
+                    let id = push_item(&mut self.rels, rel)?;
+                    self.rel_index.insert(hash, id, s, e);
+                    id
+                }
+            };
+            self.rels.ids.push(id);
+            if comma == end {
+                return Some(());
+            }
+            i = comma + 1;
         }
     }
 
@@ -708,6 +761,21 @@ impl<'a> Parser<'a> {
         }
         Some((Relation { name, arch_qualifier, version, arch_restrictions: Vec::new() }, i))
     }
+}
+
+/// Appends `item` to the table's distinct items; returns its index (`None` past `u32::MAX`
+/// items).
+fn push_item<T>(table: &mut SliceTable<T>, item: T) -> Option<u32> {
+    let id = u32::try_from(table.items.len()).ok()?;
+    table.items.push(item);
+    Some(id)
+}
+
+/// [`push_item`], and lists the item (appends its index to the table's indexes).
+fn push_new<T>(table: &mut SliceTable<T>, item: T) -> Option<u32> {
+    let id = push_item(table, item)?;
+    table.ids.push(id);
+    Some(id)
 }
 
 fn package_name(data: &[u8], spans: &[(usize, usize); NF]) -> Option<String> {
@@ -816,16 +884,18 @@ mod tests {
         let o = origin();
         let mut p = Parser::new(t.as_bytes(), &o, 0);
         p.fast_groups(0, t.len())?;
+        let n = p.groups.ids.len();
         p.finish();
-        p.group_arena.get().cloned()
+        Some(SharedSlice::span(&p.group_arena, 0, n).to_vec())
     }
 
     fn fast_relation_list(t: &str) -> Option<Vec<Relation>> {
         let o = origin();
         let mut p = Parser::new(t.as_bytes(), &o, 0);
         p.fast_list(0, t.len())?;
+        let n = p.rels.ids.len();
         p.finish();
-        p.rel_arena.get().cloned()
+        Some(SharedSlice::span(&p.rel_arena, 0, n).to_vec())
     }
 
     const SHA: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";

@@ -347,6 +347,87 @@ impl Interner {
     }
 }
 
+/// Finds, among the spans of one input seen before, one with the same bytes as a new span:
+/// how the `Packages` parser parses each distinct relationship text once. Open addressing
+/// with linear probing; a slot keeps 32 bits of the hash, so a probe that does not match
+/// rarely compares text.
+pub(crate) struct SpanIndex {
+    /// `(hash >> 32, id + 1)`; `id + 1 == 0` marks an empty slot.
+    slots: Vec<(u32, u32)>,
+    /// The span and hash each id was inserted with (ids never inserted hold zeros).
+    spans: Vec<(usize, usize, u64)>,
+    len: usize,
+}
+
+impl SpanIndex {
+    /// An index sized for about `spans` distinct texts.
+    pub(crate) fn with_capacity(spans: usize) -> Self {
+        let cap = (spans.max(8) * 2).next_power_of_two();
+        SpanIndex { slots: vec![(0, 0); cap], spans: Vec::with_capacity(spans), len: 0 }
+    }
+
+    /// The id of a span inserted before whose bytes equal `data[start..end]` (`hash` is
+    /// [`hash_span`] of it).
+    #[inline]
+    pub(crate) fn find(&self, data: &[u8], hash: u64, start: usize, end: usize) -> Option<u32> {
+        let text = data.get(start..end)?;
+        let mask = self.slots.len() - 1;
+        let tag = (hash >> 32) as u32;
+        let mut i = hash as usize & mask;
+        loop {
+            let &(t, id1) = self.slots.get(i)?;
+            let id = id1.checked_sub(1)?;
+            if t == tag
+                && let Some(&(s, e, _)) = self.spans.get(id as usize)
+                && data.get(s..e) == Some(text)
+            {
+                return Some(id);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Records that `id` stands for the text of `data[start..end]` (`hash` is [`hash_span`]
+    /// of it). Ids up to `u32::MAX - 1`; a larger one is not recorded.
+    pub(crate) fn insert(&mut self, hash: u64, id: u32, start: usize, end: usize) {
+        let Some(id1) = id.checked_add(1) else { return };
+        let i = id as usize;
+        if self.spans.len() <= i {
+            self.spans.resize(i + 1, (0, 0, 0));
+        }
+        if let Some(s) = self.spans.get_mut(i) {
+            *s = (start, end, hash);
+        }
+        self.place((hash >> 32) as u32, hash as usize, id1);
+        self.len += 1;
+        if self.len * 2 > self.slots.len() {
+            self.grow();
+        }
+    }
+
+    fn place(&mut self, tag: u32, hash: usize, id1: u32) {
+        let mask = self.slots.len() - 1;
+        let mut i = hash & mask;
+        while let Some(slot) = self.slots.get_mut(i) {
+            if slot.1 == 0 {
+                *slot = (tag, id1);
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        self.slots = vec![(0, 0); self.slots.len() * 2];
+        for id in 0..self.spans.len() {
+            let Some(&(s, e, hash)) = self.spans.get(id) else { continue };
+            if s < e {
+                self.place((hash >> 32) as u32, hash as usize, id as u32 + 1);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
