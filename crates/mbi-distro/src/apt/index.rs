@@ -166,8 +166,9 @@ struct RawError {
     reason: String,
 }
 
-/// Parses a whole `Packages` index. Every record gets `origin`. `context` (e.g. the index URL)
-/// names the document in errors, which also give the line, package and field.
+/// Parses a whole `Packages` index. Every record gets `origin` (records parsed on another
+/// thread an equal copy of it). `context` (e.g. the index URL) names the document in errors,
+/// which also give the line, package and field.
 pub fn parse_packages(
     data: &[u8],
     origin: &Arc<IndexOrigin>,
@@ -193,7 +194,10 @@ pub fn parse_packages(
                 .map(|&(start, end)| {
                     s.spawn(move || {
                         let mut part = Vec::with_capacity(estimate(end - start));
-                        Parser::new(data, origin, end - start)
+                        // A copy of its own: two threads incrementing one reference count for
+                        // every record would fight over its cache line.
+                        let origin = Arc::new(IndexOrigin::clone(origin));
+                        Parser::new(data, &origin, end - start)
                             .run(start, end, &mut part)
                             .map(|()| part)
                     })

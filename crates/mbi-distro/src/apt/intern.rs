@@ -274,6 +274,30 @@ pub(crate) fn hash_span(data: &[u8], start: usize, end: usize) -> u64 {
     h ^ (h >> 31)
 }
 
+/// `a == b` for the short strings the parser compares, eight bytes at a time (a call to
+/// `memcmp` costs more than the comparison itself).
+#[inline]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], i: usize| s.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok());
+    if n < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    let mut i = 0;
+    while i + 8 <= n {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    // The last, partial word: the eight bytes that end the strings (they overlap the last
+    // whole word compared).
+    word(a, n - 8) == word(b, n - 8)
+}
+
 /// Interns the long strings of one parse (see [`SharedStr`]; short ones are stored inline and
 /// never come here): open addressing with linear probing over a power-of-two table that keeps
 /// each string's full hash, so a probe that does not match costs one integer comparison.
@@ -312,7 +336,7 @@ impl Interner {
         let mut i = hash as usize & mask;
         while let Some(slot) = self.slots.get(i) {
             match &slot.text {
-                Some(t) if slot.hash == hash && t.as_bytes() == b => return t.clone(),
+                Some(t) if slot.hash == hash && bytes_eq(t.as_bytes(), b) => return t.clone(),
                 Some(_) => i = (i + 1) & mask,
                 None => break,
             }
@@ -379,7 +403,7 @@ impl SpanIndex {
             let id = id1.checked_sub(1)?;
             if t == tag
                 && let Some(&(s, e, _)) = self.spans.get(id as usize)
-                && data.get(s..e) == Some(text)
+                && data.get(s..e).is_some_and(|t| bytes_eq(t, text))
             {
                 return Some(id);
             }
