@@ -332,7 +332,15 @@ struct Parser<'a> {
     rels: SliceTable<Relation>,
     rel_index: SpanIndex,
     rel_arena: SliceArena<Relation>,
+    /// The file names of the records built since the last [`Parser::flush_names`], packed;
+    /// those records hold an empty name until the flush.
+    names: Vec<u8>,
+    /// Where each of those names starts in `names`.
+    name_starts: Vec<usize>,
 }
+
+/// How many bytes of file names one shared buffer holds (about a thousand records').
+const NAME_BLOCK: usize = 64 << 10;
 
 impl<'a> Parser<'a> {
     fn new(data: &'a [u8], origin: &'a Arc<IndexOrigin>, chunk_len: usize) -> Self {
@@ -355,6 +363,8 @@ impl<'a> Parser<'a> {
             },
             rel_index: SpanIndex::with_capacity(chunk_len / 1500),
             rel_arena: Default::default(),
+            names: Vec::with_capacity(NAME_BLOCK.min(chunk_len) + 256),
+            name_starts: Vec::new(),
         }
     }
 
@@ -387,6 +397,9 @@ impl<'a> Parser<'a> {
             if blank {
                 if in_stanza {
                     out.push(self.build(stanza_start, &spans)?);
+                    if self.names.len() >= NAME_BLOCK {
+                        self.flush_names(out);
+                    }
                     spans = [UNSET; NF];
                     in_stanza = false;
                     cur = F_OTHER;
@@ -435,8 +448,26 @@ impl<'a> Parser<'a> {
         if in_stanza {
             out.push(self.build(stanza_start, &spans)?);
         }
+        self.flush_names(out);
         self.finish();
         Ok(())
+    }
+
+    /// Moves the packed file names into a shared buffer and gives each of their records (the
+    /// last ones of `out`) its range of it.
+    fn flush_names(&mut self, out: &mut [BinaryPackage]) {
+        let n = self.name_starts.len();
+        let Some(first) = out.len().checked_sub(n) else { return };
+        let bytes = std::mem::replace(&mut self.names, Vec::with_capacity(NAME_BLOCK + 256));
+        // Checked when each name was added: printable ASCII.
+        let text = String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        let buf = Arc::new(text);
+        let ends = self.name_starts.iter().skip(1).copied().chain([buf.len()]);
+        for ((p, &start), end) in out.iter_mut().skip(first).zip(&self.name_starts).zip(ends) {
+            p.filename = SharedStr::slice(&buf, start, end - start);
+        }
+        self.name_starts.clear();
     }
 
     fn build(
@@ -585,8 +616,9 @@ impl<'a> Parser<'a> {
             let f = String::from_utf8_lossy(filename);
             return Err(err(Some(F_FILENAME), format!("unsafe path {f:?}")));
         }
-        // Checked above: printable ASCII, so valid UTF-8.
-        let filename: Box<str> = std::str::from_utf8(filename).unwrap_or_default().into();
+        // Packed with the others; the record gets its range when they are flushed.
+        self.name_starts.push(self.names.len());
+        self.names.extend_from_slice(filename);
         let size =
             number(req_raw(F_SIZE)?).ok_or_else(|| err(Some(F_SIZE), "not a number".into()))?;
         let sha = req_raw(F_SHA256)?;
@@ -616,7 +648,7 @@ impl<'a> Parser<'a> {
             breaks,
             provides,
             replaces,
-            filename,
+            filename: SharedStr::empty(),
             size,
             sha256,
             installed_size,
@@ -933,6 +965,7 @@ mod tests {
         assert_eq!(f.provides[0].to_string(), "v (= 1.0)");
         assert_eq!(f.installed_size, Some(42));
         assert_eq!(f.sha256.hex(), SHA);
+        assert_eq!((&*f.filename, &*p[1].filename), ("pool/foo.deb", "pool/bar.deb"));
         assert_eq!(&*p[1].source, "bar");
         assert_eq!(p[1].priority, Priority::Optional);
     }
@@ -1005,7 +1038,13 @@ mod tests {
             assert_eq!(many.len(), 8000);
             for (a, b) in one.iter().zip(&many) {
                 assert_eq!((&a.name, &a.depends), (&b.name, &b.depends));
+                assert_eq!(a.filename, b.filename);
             }
+        }
+        // File names are packed into shared buffers of many records each: every record
+        // still gets its own.
+        for (i, p) in one.iter().enumerate() {
+            assert_eq!(&*p.filename, format!("pool/p{i}.deb"));
         }
         // An error in a late chunk still reports the right line.
         let bad = t.clone() + "Package: z\nVersion: !\n";

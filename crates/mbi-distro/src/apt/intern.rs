@@ -16,7 +16,8 @@ use std::sync::Arc;
 const INLINE: usize = 22;
 
 /// An immutable string that is cheap to create and to clone: up to 22 bytes are stored inline
-/// (no allocation), longer strings are shared (`Arc<str>`). It dereferences to `str` and
+/// (no allocation), longer strings are shared (`Arc<str>`, or a range of a buffer many strings
+/// share). It dereferences to `str` and
 /// compares, orders and hashes exactly as the `str` it holds, so it can stand where a
 /// `Box<str>` stood: `&*s`, `s == "amd64"`, `s.len()`, `format!("{s}")` all work.
 #[derive(Clone)]
@@ -30,6 +31,13 @@ enum Repr {
         buf: [u8; INLINE],
     },
     Shared(Arc<str>),
+    /// `buf[start..start + len]`: one of many strings packed into one shared buffer.
+    /// Invariant: the range is in bounds and on character boundaries.
+    Slice {
+        buf: Arc<String>,
+        start: u32,
+        len: u32,
+    },
 }
 
 impl SharedStr {
@@ -85,6 +93,21 @@ impl SharedStr {
                 unsafe { std::str::from_utf8_unchecked(b) }
             }
             Repr::Shared(s) => s,
+            Repr::Slice { buf, start, len } => {
+                let start = *start as usize;
+                buf.get(start..start + *len as usize).unwrap_or_default()
+            }
+        }
+    }
+
+    /// `buf[start..start + len]`, sharing `buf` (many strings packed into one allocation).
+    /// Empty when the range is out of bounds or not on character boundaries.
+    pub(crate) fn slice(buf: &Arc<String>, start: usize, len: usize) -> Self {
+        match (u32::try_from(start), u32::try_from(len)) {
+            (Ok(s), Ok(l)) if buf.get(start..start + len).is_some() => {
+                SharedStr(Repr::Slice { buf: buf.clone(), start: s, len: l })
+            }
+            _ => SharedStr::empty(),
         }
     }
 }

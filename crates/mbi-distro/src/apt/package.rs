@@ -105,8 +105,9 @@ pub struct BinaryPackage {
     pub provides: SharedSlice<Relation>,
     /// `Replaces`
     pub replaces: SharedSlice<Relation>,
-    /// `Filename`: path of the .deb relative to the repository base URI.
-    pub filename: Box<str>,
+    /// `Filename`: path of the .deb relative to the repository base URI. (The parser packs
+    /// the file names of about a thousand records into one shared buffer.)
+    pub filename: SharedStr,
     /// `Size` of the .deb in bytes.
     pub size: u64,
     /// `SHA256` of the .deb.
