@@ -8,14 +8,16 @@
 //!   as deb822 requires;
 //! - no UTF-8 validation of relation fields: their grammar is ASCII and every byte is
 //!   checked against it anyway (other kept fields are short and validated on their own);
-//! - few allocations per stanza. Each chunk of the index keeps one vector of groups of
-//!   alternatives and one of relations; a record's relationship fields are ranges of those
-//!   vectors ([`SharedSlice`]), and a group with several alternatives is a range of the
-//!   relation vector (a group with one stores it inline). Package names are interned per
-//!   chunk ([`PackageName`] is a [`SharedStr`]: inline up to 22 bytes, else a shared
-//!   `Arc<str>`) and versions are stored inline ([`DebVersion`]). What is left per stanza is
-//!   the file name, the SHA256's text ([`Digest`] holds a `String`) and the rare long version
-//!   or new long name, so freeing a whole index is mostly a few large frees;
+//! - few allocations per stanza, and little memory (fresh memory costs a page fault per
+//!   4 KiB). Each chunk of the index keeps one table of the distinct groups of alternatives
+//!   and one of the distinct relations it met, each parsed once (a group's text is looked up
+//!   first: `libc6 (>= 2.34)` appears thousands of times), and vectors of indexes into them;
+//!   a record's relationship fields are ranges of those ([`SharedSlice`]). Package names are
+//!   interned per chunk ([`PackageName`] is a [`SharedStr`]: inline up to 22 bytes, else a
+//!   shared `Arc<str>`), versions are stored inline ([`DebVersion`]), the SHA256 as its 32
+//!   bytes ([`Sha256`]), and the file names of about a thousand records share one buffer.
+//!   What is left per stanza is the rare long version or new long name, so freeing a whole
+//!   index is mostly a few large frees;
 //! - large inputs are split at stanza boundaries and parsed on several threads (the calling
 //!   thread takes the first chunk); the output never depends on the thread count.
 //!
@@ -34,12 +36,11 @@
 
 use std::sync::Arc;
 
-use mbi_core::Digest;
 use memchr::memchr;
 
 use crate::Error;
 use crate::apt::intern::{Interner, SharedStr, SpanIndex, hash_span};
-use crate::apt::package::{BinaryPackage, IndexOrigin, MultiArch, Priority};
+use crate::apt::package::{BinaryPackage, IndexOrigin, MultiArch, Priority, Sha256};
 use crate::apt::relation::{
     Alternatives, ArchQualifier, PackageName, Relation, RelationVec, SharedSlice, SliceArena,
     SliceTable, VersionOp, parse_relation_list, parse_relations,
@@ -622,7 +623,7 @@ impl<'a> Parser<'a> {
         let size =
             number(req_raw(F_SIZE)?).ok_or_else(|| err(Some(F_SIZE), "not a number".into()))?;
         let sha = req_raw(F_SHA256)?;
-        let sha256 = parse_sha256(sha).ok_or_else(|| {
+        let sha256 = Sha256::from_hex(sha).ok_or_else(|| {
             err(Some(F_SHA256), format!("invalid {:?}", String::from_utf8_lossy(sha)))
         })?;
         let installed_size = match raw(F_INSTALLED_SIZE) {
@@ -868,40 +869,6 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
         i += 1;
     }
     i
-}
-
-/// Hex digit values; 0xff for anything else.
-static HEX: [u8; 256] = {
-    let mut t = [0xffu8; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        t[c] = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            b'A'..=b'F' => b - b'A' + 10,
-            _ => 0xff,
-        };
-        c += 1;
-    }
-    t
-};
-
-/// A `SHA256` field. Lower-case hex (what archives write) is kept as the digest's text
-/// directly; upper case is decoded and re-encoded.
-fn parse_sha256(hex: &[u8]) -> Option<Digest> {
-    let hex: &[u8; 64] = hex.try_into().ok()?;
-    if let Some(d) = Digest::from_sha256_hex(hex) {
-        return Some(d);
-    }
-    let mut raw = [0u8; 32];
-    let mut bad = 0u8;
-    for (r, [h, l]) in raw.iter_mut().zip(hex.as_chunks::<2>().0) {
-        let (h, l) = (HEX[*h as usize], HEX[*l as usize]);
-        bad |= h | l;
-        *r = h << 4 | (l & 15);
-    }
-    (bad & 0xf0 == 0).then(|| Digest::from_sha256_bytes(&raw))
 }
 
 #[cfg(test)]

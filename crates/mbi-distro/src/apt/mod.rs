@@ -58,7 +58,7 @@ pub mod variant;
 pub mod version;
 
 pub use intern::SharedStr;
-pub use package::{BinaryPackage, IndexOrigin, MultiArch, Priority};
+pub use package::{BinaryPackage, IndexOrigin, MultiArch, Priority, Sha256};
 pub use relation::{
     Alternatives, ArchQualifier, PackageName, Relation, RelationVec, SharedSlice, SliceIter,
     VersionOp,

@@ -54,6 +54,100 @@ pub enum Priority {
     Extra,
 }
 
+/// A SHA-256 digest held as its 32 bytes (no allocation): the `SHA256` of a package.
+///
+/// It orders as the [`Digest`] it stands for, displays as one (`sha256:<hex>`) and compares
+/// equal to it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sha256(pub [u8; 32]);
+
+impl Sha256 {
+    /// The digest's lower-case hex text.
+    pub fn hex(&self) -> String {
+        mbi_core::digest::to_hex(&self.0)
+    }
+
+    /// The same digest as a [`Digest`].
+    pub fn to_digest(&self) -> Digest {
+        Digest::from_sha256_bytes(&self.0)
+    }
+
+    /// `digest` held inline, if it is a SHA-256 digest.
+    pub fn from_digest(digest: &Digest) -> Option<Sha256> {
+        if digest.algorithm() != mbi_core::digest::Algorithm::Sha256 {
+            return None;
+        }
+        Sha256::from_hex(digest.hex().as_bytes())
+    }
+
+    /// 64 hex digits (either case).
+    #[inline]
+    pub fn from_hex(hex: &[u8]) -> Option<Sha256> {
+        let hex: &[u8; 64] = hex.try_into().ok()?;
+        let mut raw = [0u8; 32];
+        let mut bad = 0u8;
+        for (r, [h, l]) in raw.iter_mut().zip(hex.as_chunks::<2>().0) {
+            let (h, l) = (HEX[*h as usize], HEX[*l as usize]);
+            bad |= h | l;
+            *r = h << 4 | (l & 15);
+        }
+        (bad & 0xf0 == 0).then_some(Sha256(raw))
+    }
+}
+
+/// Hex digit values; 0xff for anything else.
+static HEX: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => 0xff,
+        };
+        c += 1;
+    }
+    t
+};
+
+impl From<Sha256> for Digest {
+    fn from(s: Sha256) -> Digest {
+        s.to_digest()
+    }
+}
+
+impl From<&Sha256> for Digest {
+    fn from(s: &Sha256) -> Digest {
+        s.to_digest()
+    }
+}
+
+impl PartialEq<Digest> for Sha256 {
+    fn eq(&self, other: &Digest) -> bool {
+        other.algorithm() == mbi_core::digest::Algorithm::Sha256 && other.hex() == self.hex()
+    }
+}
+
+impl PartialEq<Sha256> for Digest {
+    fn eq(&self, other: &Sha256) -> bool {
+        other == self
+    }
+}
+
+impl std::fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "sha256:{}", self.hex())
+    }
+}
+
+impl std::fmt::Debug for Sha256 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
 /// Which index a package came from: the repository, suite and component, as configured.
 #[derive(
     Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -110,8 +204,8 @@ pub struct BinaryPackage {
     pub filename: SharedStr,
     /// `Size` of the .deb in bytes.
     pub size: u64,
-    /// `SHA256` of the .deb.
-    pub sha256: Digest,
+    /// `SHA256` of the .deb (stored inline; [`Sha256::to_digest`] gives a [`Digest`]).
+    pub sha256: Sha256,
     /// `Installed-Size` in KiB.
     pub installed_size: Option<u64>,
     /// The index this stanza came from.
