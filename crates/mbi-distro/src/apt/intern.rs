@@ -322,24 +322,22 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Interns the long strings of one parse (see [`SharedStr`]; short ones are stored inline and
-/// never come here): open addressing with linear probing over a power-of-two table that keeps
-/// each string's full hash, so a probe that does not match costs one integer comparison.
+/// never come here): open addressing with linear probing over a power-of-two table of 8-byte
+/// slots that keep 32 bits of each string's hash, so a probe that does not match rarely
+/// compares text and the table stays small enough for the cache.
 pub(crate) struct Interner {
-    slots: Vec<Slot>,
+    /// `(hash >> 32, index + 1)` into `strings`; `0` as the index marks an empty slot.
+    slots: Vec<(u32, u32)>,
+    /// The strings, with their full hash (to place them again when the table grows).
+    strings: Vec<(u64, Arc<str>)>,
     len: usize,
-}
-
-#[derive(Clone, Default)]
-struct Slot {
-    hash: u64,
-    text: Option<Arc<str>>,
 }
 
 impl Interner {
     /// An interner sized for about `strings` distinct long strings.
     pub(crate) fn with_capacity(strings: usize) -> Self {
         let cap = (strings.max(8) * 2).next_power_of_two();
-        Interner { slots: vec![Slot::default(); cap], len: 0 }
+        Interner { slots: vec![(0, 0); cap], strings: Vec::with_capacity(strings), len: 0 }
     }
 
     /// `data[start..end]` as a [`SharedStr`]: inline when short, else the parse's shared
@@ -355,21 +353,31 @@ impl Interner {
     fn shared(&mut self, data: &[u8], start: usize, end: usize) -> Arc<str> {
         let b = data.get(start..end).unwrap_or_default();
         let hash = hash_span(data, start, end);
+        let tag = (hash >> 32) as u32;
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
-        while let Some(slot) = self.slots.get(i) {
-            match &slot.text {
-                Some(t) if slot.hash == hash && bytes_eq(t.as_bytes(), b) => return t.clone(),
-                Some(_) => i = (i + 1) & mask,
-                None => break,
+        while let Some(&(t, idx1)) = self.slots.get(i) {
+            let Some(idx) = idx1.checked_sub(1) else { break };
+            if t == tag
+                && let Some((_, s)) = self.strings.get(idx as usize)
+                && bytes_eq(s.as_bytes(), b)
+            {
+                return s.clone();
             }
+            i = (i + 1) & mask;
         }
         let text: Arc<str> = match std::str::from_utf8(b) {
             Ok(s) => Arc::from(s),
             Err(_) => Arc::from(String::from_utf8_lossy(b)),
         };
+        // Past u32::MAX strings, new ones are shared no more (never on a real index).
+        let Some(idx1) = u32::try_from(self.strings.len() + 1).ok().filter(|&n| n != u32::MAX)
+        else {
+            return text;
+        };
         if let Some(slot) = self.slots.get_mut(i) {
-            *slot = Slot { hash, text: Some(text.clone()) };
+            *slot = (tag, idx1);
+            self.strings.push((hash, text.clone()));
             self.len += 1;
             if self.len * 2 > self.slots.len() {
                 self.grow();
@@ -379,16 +387,15 @@ impl Interner {
     }
 
     fn grow(&mut self) {
-        let old = std::mem::take(&mut self.slots);
-        self.slots = vec![Slot::default(); old.len() * 2];
+        self.slots = vec![(0, 0); self.slots.len() * 2];
         let mask = self.slots.len() - 1;
-        for s in old.into_iter().filter(|s| s.text.is_some()) {
-            let mut i = s.hash as usize & mask;
-            while self.slots.get(i).is_some_and(|t| t.text.is_some()) {
+        for (idx, (hash, _)) in self.strings.iter().enumerate() {
+            let mut i = *hash as usize & mask;
+            while self.slots.get(i).is_some_and(|s| s.1 != 0) {
                 i = (i + 1) & mask;
             }
-            if let Some(t) = self.slots.get_mut(i) {
-                *t = s;
+            if let Some(slot) = self.slots.get_mut(i) {
+                *slot = ((hash >> 32) as u32, idx as u32 + 1);
             }
         }
     }
@@ -407,9 +414,11 @@ pub(crate) struct SpanIndex {
 }
 
 impl SpanIndex {
-    /// An index sized for about `spans` distinct texts.
+    /// An index sized for about `spans` distinct texts. (It is kept at most three quarters
+    /// full: the slots are small and probes compare tags, so a small table that stays in the
+    /// cache beats short probe sequences.)
     pub(crate) fn with_capacity(spans: usize) -> Self {
-        let cap = (spans.max(8) * 2).next_power_of_two();
+        let cap = (spans.max(8) * 4 / 3).next_power_of_two();
         SpanIndex { slots: vec![(0, 0); cap], spans: Vec::with_capacity(spans), len: 0 }
     }
 
@@ -447,7 +456,7 @@ impl SpanIndex {
         }
         self.place((hash >> 32) as u32, hash as usize, id1);
         self.len += 1;
-        if self.len * 2 > self.slots.len() {
+        if self.len * 4 > self.slots.len() * 3 {
             self.grow();
         }
     }
