@@ -934,6 +934,14 @@ mod tests {
         assert_eq!(f.sha256.hex(), SHA);
         assert_eq!((&*f.filename, &*p[1].filename), ("pool/foo.deb", "pool/bar.deb"));
         assert_eq!(&*p[1].source, "bar");
+        // A relationship text met again is parsed once: both records point at one group.
+        let t = stanza("a", "Depends: libc6 (>= 2.34), x\n")
+            + "\n"
+            + &stanza("b", "Depends: y,\n libc6 (>= 2.34)\n");
+        let p = parse_packages(t.as_bytes(), &origin(), "t", &ParseOptions::default()).unwrap();
+        assert!(std::ptr::eq(&p[0].depends[0], &p[1].depends[1]));
+        assert_eq!(p[1].depends[1].to_string(), "libc6 (>= 2.34)");
+        assert_eq!(p[1].depends[0].to_string(), "y");
         assert_eq!(p[1].priority, Priority::Optional);
     }
 

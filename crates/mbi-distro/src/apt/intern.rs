@@ -559,6 +559,38 @@ mod tests {
     }
 
     #[test]
+    fn span_index_finds_equal_texts_only() {
+        let many: Vec<String> = (0..500).map(|n| format!("pkg{n} (>= {n})")).collect();
+        let text =
+            format!("libc6 (>= 2.34),libc6 (>= 2.34),libc6 (>= 2.35),libc6,{}", many.join(","));
+        let data = text.as_bytes();
+        let h = |s: usize, e: usize| hash_span(data, s, e);
+        let mut idx = SpanIndex::with_capacity(1);
+        assert_eq!(idx.find(data, h(0, 15), 0, 15), None);
+        idx.insert(h(0, 15), 0, 0, 15);
+        assert_eq!(idx.find(data, h(16, 31), 16, 31), Some(0));
+        assert_eq!(idx.find(data, h(32, 47), 32, 47), None);
+        // A prefix of a known text is another text.
+        assert_eq!(idx.find(data, h(48, 53), 48, 53), None);
+        // Growing keeps every text findable; ids need not be dense.
+        let spans: Vec<(usize, usize)> = many
+            .iter()
+            .scan(54, |start, m| {
+                let s = *start;
+                *start += m.len() + 1;
+                Some((s, s + m.len()))
+            })
+            .collect();
+        for (n, &(s, e)) in spans.iter().enumerate() {
+            idx.insert(h(s, e), 2 * n as u32 + 5, s, e);
+        }
+        for (n, &(s, e)) in spans.iter().enumerate() {
+            assert_eq!(idx.find(data, h(s, e), s, e), Some(2 * n as u32 + 5), "{n}");
+        }
+        assert_eq!(idx.find(data, h(16, 31), 16, 31), Some(0));
+    }
+
+    #[test]
     fn hash_ignores_bytes_outside_the_span() {
         let a = b"xxlibfoo-dev,yyyyyyyyy";
         let b = b"libfoo-dev";

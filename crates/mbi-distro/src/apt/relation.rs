@@ -790,6 +790,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shared_slice_indexed_behaves_like_a_slice() {
+        use std::hash::{BuildHasher, RandomState};
+        let items: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let arena: SliceArena<String> = Default::default();
+        let _ = arena.set(SliceTable { items, ids: vec![2, 0, 0, 1, 2] });
+        let s = SharedSlice::span(&arena, 1, 4);
+        let want = vec!["a".to_string(), "a".into(), "b".into()];
+        assert_eq!((s.len(), s.is_empty(), s.first()), (3, false, Some(&want[0])));
+        assert_eq!((s.get(2), s.get(3), &s[1]), (Some(&want[2]), None, &want[1]));
+        assert_eq!(s.to_vec(), want);
+        assert_eq!(s.iter().rev().collect::<Vec<_>>(), want.iter().rev().collect::<Vec<_>>());
+        assert_eq!(s.iter().len(), 3);
+        assert_eq!(s, want);
+        let direct = SharedSlice::from(want.clone());
+        assert_eq!(s, direct);
+        let rs = RandomState::new();
+        assert_eq!(rs.hash_one(&s), rs.hash_one(&direct));
+        assert_eq!(rs.hash_one(&s), rs.hash_one(want.as_slice()));
+        assert_eq!(format!("{s:?}"), format!("{want:?}"));
+        assert!(SharedSlice::span(&arena, 3, 3).is_empty());
+        assert!(SharedSlice::<String>::new().iter().next().is_none());
+    }
+
+    #[test]
     fn parses_real_fields() {
         let g = parse_relations(
             "Depends",
