@@ -397,7 +397,7 @@ impl<'a> Parser<'a> {
                     && data[pos..nl].iter().all(|&c| is_ws(c)));
             if blank {
                 if in_stanza {
-                    out.push(self.build(stanza_start, &spans)?);
+                    self.build(stanza_start, &spans, out)?;
                     if self.names.len() >= NAME_BLOCK {
                         self.flush_names(out);
                     }
@@ -447,7 +447,7 @@ impl<'a> Parser<'a> {
             pos = nl + 1;
         }
         if in_stanza {
-            out.push(self.build(stanza_start, &spans)?);
+            self.build(stanza_start, &spans, out)?;
         }
         self.flush_names(out);
         self.finish();
@@ -471,11 +471,14 @@ impl<'a> Parser<'a> {
         self.name_starts.clear();
     }
 
+    /// Builds the record of a stanza and appends it to `out` (built in place: a record is a
+    /// few hundred bytes).
     fn build(
         &mut self,
         stanza_start: usize,
         spans: &[(usize, usize); NF],
-    ) -> Result<BinaryPackage, RawError> {
+        out: &mut Vec<BinaryPackage>,
+    ) -> Result<(), RawError> {
         let data = self.data;
         let err = |f: Option<usize>, reason: String| RawError {
             offset: f.map_or(stanza_start, |f| spans[f].0),
@@ -512,7 +515,12 @@ impl<'a> Parser<'a> {
             let input = String::from_utf8_lossy(&data[name_s..name_e]).into_owned();
             return Err(err(Some(F_PACKAGE), Error::InvalidPackageName { input }.to_string()));
         }
-        let name = PackageName::from_checked(self.intern.get(data, name_s, name_e));
+        // A record's own name is rarely met again as a record's name: not worth interning
+        // (relations that name it intern their copy).
+        let name = PackageName::from_checked(match SharedStr::inline_span(data, name_s, name_e) {
+            Some(n) => n,
+            None => SharedStr::new(std::str::from_utf8(&data[name_s..name_e]).unwrap_or_default()),
+        });
         let version = match span(F_VERSION) {
             Some((s, e)) if s < e => {
                 version_field(data, s, e).map_err(|e| err(Some(F_VERSION), e))?
@@ -629,7 +637,7 @@ impl<'a> Parser<'a> {
                 Some(number(v).ok_or_else(|| err(Some(F_INSTALLED_SIZE), "not a number".into()))?)
             }
         };
-        Ok(BinaryPackage {
+        out.push(BinaryPackage {
             name,
             version,
             architecture,
@@ -651,7 +659,8 @@ impl<'a> Parser<'a> {
             sha256,
             installed_size,
             origin: self.origin.clone(),
-        })
+        });
+        Ok(())
     }
 
     /// The fast path for relation fields as Packages indexes write them: `name[:arch]
@@ -837,10 +846,10 @@ fn utf8(b: &[u8]) -> bool {
 fn safe_path_bytes(path: &[u8]) -> bool {
     let graphic = path.iter().fold(true, |ok, b| ok & b.is_ascii_graphic());
     graphic
-        && memchr::memmem::find_iter(path, b"..").all(|p| {
+        && memchr::memchr_iter(b'.', path).all(|p| {
             let starts = p == 0 || path.get(p - 1) == Some(&b'/');
             let ends = matches!(path.get(p + 2), None | Some(b'/'));
-            !(starts && ends)
+            !(starts && ends && path.get(p + 1) == Some(&b'.'))
         })
 }
 
