@@ -213,7 +213,9 @@ mod tests {
         assert_eq!(Sha256::from_hex(lower.to_uppercase().as_bytes()), Some(s));
         let d = Digest::sha256(b"");
         assert_eq!((s, s.to_string()), (Sha256::from_digest(&d).unwrap(), d.to_string()));
-        assert!(s == d && d == s && s.to_digest() == d);
+        assert_eq!(s, d);
+        assert_eq!(d, s);
+        assert_eq!(s.to_digest(), d);
         for bad in ['g', 'G', ' ', '/', ':', '`', '@', '\u{7f}'] {
             let mut t = lower.to_owned();
             t.replace_range(10..11, &bad.to_string());
