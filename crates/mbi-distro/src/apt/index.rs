@@ -283,10 +283,17 @@ fn trim(b: &[u8]) -> &[u8] {
 
 const UNSET: (usize, usize) = (usize::MAX, 0);
 
-/// The first `:` in `data[start..end]`, or `end`. Field names are short, so this looks at
-/// eight bytes at a time instead of calling `memchr`.
+/// The first `:` in `data[start..end]`, or `end`.
 #[inline]
 fn find_colon(data: &[u8], start: usize, end: usize) -> usize {
+    find_byte::<b':'>(data, start, end)
+}
+
+/// The first `B` in `data[start..end]`, or `end`. For the short spans of field names and
+/// relationship groups: this looks at eight bytes at a time, cheaper there than a call to
+/// `memchr`.
+#[inline]
+fn find_byte<const B: u8>(data: &[u8], start: usize, end: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut p = start;
@@ -294,15 +301,16 @@ fn find_colon(data: &[u8], start: usize, end: usize) -> usize {
         let Some(w) = data.get(p..p + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) else {
             break;
         };
-        let x = u64::from_le_bytes(w) ^ (ONES * u64::from(b':'));
-        // Bytes equal to ':' are now zero; the lowest flagged byte is the first of them.
+        let x = u64::from_le_bytes(w) ^ (ONES * u64::from(B));
+        // Bytes equal to `B` are now zero; the lowest flagged byte is the first of them.
         let z = x.wrapping_sub(ONES) & !x & HIGHS;
         if z != 0 {
             return p + (z.trailing_zeros() / 8) as usize;
         }
         p += 8;
     }
-    data.get(p..end).and_then(|t| memchr(b':', t)).map_or(end, |i| p + i)
+    // Fewer than eight bytes left.
+    data.get(p..end).and_then(|t| t.iter().position(|&c| c == B)).map_or(end, |i| p + i)
 }
 
 /// `[A-Za-z0-9+.-]`: bytes of a package name.
@@ -674,7 +682,7 @@ impl<'a> Parser<'a> {
         let data = self.data;
         let mut i = start;
         loop {
-            let comma = data.get(i..end).and_then(|t| memchr(b',', t)).map_or(end, |p| i + p);
+            let comma = find_byte::<b','>(data, i, end);
             let (s, e) = trim_span(data, i, comma);
             if s == e {
                 return None;
@@ -724,7 +732,7 @@ impl<'a> Parser<'a> {
         let data = self.data;
         let mut i = start;
         loop {
-            let comma = data.get(i..end).and_then(|t| memchr(b',', t)).map_or(end, |p| i + p);
+            let comma = find_byte::<b','>(data, i, end);
             let (s, e) = trim_span(data, i, comma);
             if s == e {
                 return None;
