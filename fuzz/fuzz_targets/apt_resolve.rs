@@ -16,7 +16,7 @@ use mbi_core::Digest;
 use mbi_distro::apt::relation::{parse_relation_list, parse_relations};
 use mbi_distro::apt::resolve::PackageRequest;
 use mbi_distro::apt::{
-    BinaryPackage, DebVersion, IndexOrigin, PackageName, Relation, Request, Resolver, Variant,
+    BinaryPackage, Sha256, DebVersion, IndexOrigin, PackageName, Relation, Request, Resolver, Variant,
     VersionOp,
 };
 
@@ -51,7 +51,7 @@ fn package(line: &str, origin: &Arc<IndexOrigin>) -> Option<BinaryPackage> {
         replaces: Default::default(),
         filename: "pool/x.deb".into(),
         size: 1,
-        sha256: Digest::sha256(line.as_bytes()),
+        sha256: Sha256::from_digest(&Digest::sha256(line.as_bytes()))?,
         installed_size: None,
         origin: origin.clone(),
     })

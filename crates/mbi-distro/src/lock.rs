@@ -84,7 +84,7 @@ impl LockedPackage {
             version: p.version.as_str().to_owned(),
             architecture: p.architecture.to_string(),
             source: p.source.to_string(),
-            sha256: p.sha256.clone(),
+            sha256: p.sha256.to_digest(),
             size: p.size,
             filename: p.filename.to_string(),
             uri: p.origin.uri.clone(),

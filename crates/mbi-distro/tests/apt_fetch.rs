@@ -377,8 +377,8 @@ async fn tampered_deb_is_refused_and_not_cached() {
         .unwrap_err();
     assert!(matches!(e, Error::Integrity { .. }), "{e}");
     assert!(e.to_string().contains("from the signed index"), "{e}");
-    assert!(!apt.cache().deb_path(&app.sha256).exists());
-    assert!(!apt.cache().partial_path(&app.sha256).exists());
+    assert!(!apt.cache().deb_path(&app.sha256.to_digest()).exists());
+    assert!(!apt.cache().partial_path(&app.sha256.to_digest()).exists());
 }
 
 #[tokio::test]

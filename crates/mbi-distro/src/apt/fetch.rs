@@ -181,7 +181,7 @@ impl DebFile {
             label: format!("{}_{}_{}", p.name, p.version, p.architecture),
             url: format!("{}{}", p.origin.uri, p.filename),
             filename: p.filename.to_string(),
-            sha256: p.sha256.clone(),
+            sha256: p.sha256.to_digest(),
             size: p.size,
         }
     }

@@ -8,14 +8,16 @@
 //!   as deb822 requires;
 //! - no UTF-8 validation of relation fields: their grammar is ASCII and every byte is
 //!   checked against it anyway (other kept fields are short and validated on their own);
-//! - few allocations per stanza. Each chunk of the index keeps one vector of groups of
-//!   alternatives and one of relations; a record's relationship fields are ranges of those
-//!   vectors ([`SharedSlice`]), and a group with several alternatives is a range of the
-//!   relation vector (a group with one stores it inline). Package names are interned per
-//!   chunk ([`PackageName`] is a [`SharedStr`]: inline up to 22 bytes, else a shared
-//!   `Arc<str>`) and versions are stored inline ([`DebVersion`]). What is left per stanza is
-//!   the file name, the SHA256's text ([`Digest`] holds a `String`) and the rare long version
-//!   or new long name, so freeing a whole index is mostly a few large frees;
+//! - few allocations per stanza, and little memory (fresh memory costs a page fault per
+//!   4 KiB). Each chunk of the index keeps one table of the distinct groups of alternatives
+//!   and one of the distinct relations it met, each parsed once (a group's text is looked up
+//!   first: `libc6 (>= 2.34)` appears thousands of times), and vectors of indexes into them;
+//!   a record's relationship fields are ranges of those ([`SharedSlice`]). Package names are
+//!   interned per chunk ([`PackageName`] is a [`SharedStr`]: inline up to 22 bytes, else a
+//!   shared `Arc<str>`), versions are stored inline ([`DebVersion`]), the SHA256 as its 32
+//!   bytes ([`Sha256`]), and the file names of about a thousand records share one buffer.
+//!   What is left per stanza is the rare long version or new long name, so freeing a whole
+//!   index is mostly a few large frees;
 //! - large inputs are split at stanza boundaries and parsed on several threads (the calling
 //!   thread takes the first chunk); the output never depends on the thread count.
 //!
@@ -34,15 +36,14 @@
 
 use std::sync::Arc;
 
-use mbi_core::Digest;
 use memchr::memchr;
 
 use crate::Error;
-use crate::apt::intern::{Interner, SharedStr};
-use crate::apt::package::{BinaryPackage, IndexOrigin, MultiArch, Priority};
+use crate::apt::intern::{Interner, SharedStr, SpanIndex, hash_span};
+use crate::apt::package::{BinaryPackage, IndexOrigin, MultiArch, Priority, Sha256};
 use crate::apt::relation::{
     Alternatives, ArchQualifier, PackageName, Relation, RelationVec, SharedSlice, SliceArena,
-    VersionOp, parse_relation_list, parse_relations,
+    SliceTable, VersionOp, parse_relation_list, parse_relations,
 };
 use crate::apt::version::DebVersion;
 
@@ -166,8 +167,9 @@ struct RawError {
     reason: String,
 }
 
-/// Parses a whole `Packages` index. Every record gets `origin`. `context` (e.g. the index URL)
-/// names the document in errors, which also give the line, package and field.
+/// Parses a whole `Packages` index. Every record gets `origin` (records parsed on another
+/// thread an equal copy of it). `context` (e.g. the index URL) names the document in errors,
+/// which also give the line, package and field.
 pub fn parse_packages(
     data: &[u8],
     origin: &Arc<IndexOrigin>,
@@ -193,7 +195,10 @@ pub fn parse_packages(
                 .map(|&(start, end)| {
                     s.spawn(move || {
                         let mut part = Vec::with_capacity(estimate(end - start));
-                        Parser::new(data, origin, end - start)
+                        // A copy of its own: two threads incrementing one reference count for
+                        // every record would fight over its cache line.
+                        let origin = Arc::new(IndexOrigin::clone(origin));
+                        Parser::new(data, &origin, end - start)
                             .run(start, end, &mut part)
                             .map(|()| part)
                     })
@@ -278,10 +283,17 @@ fn trim(b: &[u8]) -> &[u8] {
 
 const UNSET: (usize, usize) = (usize::MAX, 0);
 
-/// The first `:` in `data[start..end]`, or `end`. Field names are short, so this looks at
-/// eight bytes at a time instead of calling `memchr`.
+/// The first `:` in `data[start..end]`, or `end`.
 #[inline]
 fn find_colon(data: &[u8], start: usize, end: usize) -> usize {
+    find_byte::<b':'>(data, start, end)
+}
+
+/// The first `B` in `data[start..end]`, or `end`. For the short spans of field names and
+/// relationship groups: this looks at eight bytes at a time, cheaper there than a call to
+/// `memchr`.
+#[inline]
+fn find_byte<const B: u8>(data: &[u8], start: usize, end: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut p = start;
@@ -289,15 +301,16 @@ fn find_colon(data: &[u8], start: usize, end: usize) -> usize {
         let Some(w) = data.get(p..p + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) else {
             break;
         };
-        let x = u64::from_le_bytes(w) ^ (ONES * u64::from(b':'));
-        // Bytes equal to ':' are now zero; the lowest flagged byte is the first of them.
+        let x = u64::from_le_bytes(w) ^ (ONES * u64::from(B));
+        // Bytes equal to `B` are now zero; the lowest flagged byte is the first of them.
         let z = x.wrapping_sub(ONES) & !x & HIGHS;
         if z != 0 {
             return p + (z.trailing_zeros() / 8) as usize;
         }
         p += 8;
     }
-    data.get(p..end).and_then(|t| memchr(b':', t)).map_or(end, |i| p + i)
+    // Fewer than eight bytes left.
+    data.get(p..end).and_then(|t| t.iter().position(|&c| c == B)).map_or(end, |i| p + i)
 }
 
 /// `[A-Za-z0-9+.-]`: bytes of a package name.
@@ -318,28 +331,49 @@ struct Parser<'a> {
     data: &'a [u8],
     origin: &'a Arc<IndexOrigin>,
     intern: Interner,
-    /// Every relation of the chunk: the members of flat lists (`Conflicts`, …) and of groups
-    /// with several alternatives. Published into `rel_arena` when the chunk is done.
-    rels: Vec<Relation>,
-    rel_arena: SliceArena<Relation>,
-    /// Every group of alternatives of the chunk (`Depends`, …).
-    groups: Vec<Alternatives>,
+    /// The distinct groups of alternatives of the chunk (`Depends`, …) and, for each group a
+    /// field lists, its index there. Published into `group_arena` when the chunk is done.
+    groups: SliceTable<Alternatives>,
+    /// Finds a group parsed before from its text.
+    group_index: SpanIndex,
     group_arena: SliceArena<Alternatives>,
+    /// The same for the members of flat lists (`Conflicts`, …).
+    rels: SliceTable<Relation>,
+    rel_index: SpanIndex,
+    rel_arena: SliceArena<Relation>,
+    /// The file names of the records built since the last [`Parser::flush_names`], packed;
+    /// those records hold an empty name until the flush.
+    names: Vec<u8>,
+    /// Where each of those names starts in `names`.
+    name_starts: Vec<usize>,
 }
+
+/// How many bytes of file names one shared buffer holds (about a thousand records').
+const NAME_BLOCK: usize = 64 << 10;
 
 impl<'a> Parser<'a> {
     fn new(data: &'a [u8], origin: &'a Arc<IndexOrigin>, chunk_len: usize) -> Self {
         // Distinct names grow more slowly than the input: ~60,000 for a 50 MB index.
-        // Relations: ~1 per 130 bytes, groups ~1 per 170. Capacity that stays unused is never
-        // touched.
+        // Groups: ~1 per 170 bytes, ~1 in 4 distinct; flat-list members ~1 per 750 bytes,
+        // ~1 in 3 distinct. Capacity that stays unused is never touched.
         Parser {
             data,
             origin,
             intern: Interner::with_capacity(chunk_len / 1000 + 16),
-            rels: Vec::with_capacity(chunk_len / 400),
-            rel_arena: Default::default(),
-            groups: Vec::with_capacity(chunk_len / 150),
+            groups: SliceTable {
+                items: Vec::with_capacity(chunk_len / 600),
+                ids: Vec::with_capacity(chunk_len / 150),
+            },
+            group_index: SpanIndex::with_capacity(chunk_len / 600),
             group_arena: Default::default(),
+            rels: SliceTable {
+                items: Vec::with_capacity(chunk_len / 1500),
+                ids: Vec::with_capacity(chunk_len / 600),
+            },
+            rel_index: SpanIndex::with_capacity(chunk_len / 1500),
+            rel_arena: Default::default(),
+            names: Vec::with_capacity(NAME_BLOCK.min(chunk_len) + 256),
+            name_starts: Vec::new(),
         }
     }
 
@@ -371,7 +405,10 @@ impl<'a> Parser<'a> {
                     && data[pos..nl].iter().all(|&c| is_ws(c)));
             if blank {
                 if in_stanza {
-                    out.push(self.build(stanza_start, &spans)?);
+                    self.build(stanza_start, &spans, out)?;
+                    if self.names.len() >= NAME_BLOCK {
+                        self.flush_names(out);
+                    }
                     spans = [UNSET; NF];
                     in_stanza = false;
                     cur = F_OTHER;
@@ -418,17 +455,38 @@ impl<'a> Parser<'a> {
             pos = nl + 1;
         }
         if in_stanza {
-            out.push(self.build(stanza_start, &spans)?);
+            self.build(stanza_start, &spans, out)?;
         }
+        self.flush_names(out);
         self.finish();
         Ok(())
     }
 
+    /// Moves the packed file names into a shared buffer and gives each of their records (the
+    /// last ones of `out`) its range of it.
+    fn flush_names(&mut self, out: &mut [BinaryPackage]) {
+        let n = self.name_starts.len();
+        let Some(first) = out.len().checked_sub(n) else { return };
+        let bytes = std::mem::replace(&mut self.names, Vec::with_capacity(NAME_BLOCK + 256));
+        // Checked when each name was added: printable ASCII.
+        let text = String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        let buf = Arc::new(text);
+        let ends = self.name_starts.iter().skip(1).copied().chain([buf.len()]);
+        for ((p, &start), end) in out.iter_mut().skip(first).zip(&self.name_starts).zip(ends) {
+            p.filename = SharedStr::slice(&buf, start, end - start);
+        }
+        self.name_starts.clear();
+    }
+
+    /// Builds the record of a stanza and appends it to `out` (built in place: a record is a
+    /// few hundred bytes).
     fn build(
         &mut self,
         stanza_start: usize,
         spans: &[(usize, usize); NF],
-    ) -> Result<BinaryPackage, RawError> {
+        out: &mut Vec<BinaryPackage>,
+    ) -> Result<(), RawError> {
         let data = self.data;
         let err = |f: Option<usize>, reason: String| RawError {
             offset: f.map_or(stanza_start, |f| spans[f].0),
@@ -465,7 +523,12 @@ impl<'a> Parser<'a> {
             let input = String::from_utf8_lossy(&data[name_s..name_e]).into_owned();
             return Err(err(Some(F_PACKAGE), Error::InvalidPackageName { input }.to_string()));
         }
-        let name = PackageName::from_checked(self.intern.get(data, name_s, name_e));
+        // A record's own name is rarely met again as a record's name: not worth interning
+        // (relations that name it intern their copy).
+        let name = PackageName::from_checked(match SharedStr::inline_span(data, name_s, name_e) {
+            Some(n) => n,
+            None => SharedStr::new(std::str::from_utf8(&data[name_s..name_e]).unwrap_or_default()),
+        });
         let version = match span(F_VERSION) {
             Some((s, e)) if s < e => {
                 version_field(data, s, e).map_err(|e| err(Some(F_VERSION), e))?
@@ -527,49 +590,53 @@ impl<'a> Parser<'a> {
         let mut groups =
             |f: usize, field: &'static str| -> Result<SharedSlice<Alternatives>, RawError> {
                 let Some((s, e)) = span(f) else { return Ok(SharedSlice::new()) };
-                let start = self.groups.len();
+                let start = self.groups.ids.len();
                 if self.fast_groups(s, e).is_none() {
-                    self.groups.truncate(start);
+                    self.groups.ids.truncate(start);
                     let t = std::str::from_utf8(&data[s..e])
                         .map_err(|_| err(Some(f), "not valid UTF-8".into()))?;
                     let g = parse_relations(field, t).map_err(|e| err(Some(f), e.to_string()))?;
-                    self.groups.extend(g);
+                    for g in g {
+                        push_new(&mut self.groups, g)
+                            .ok_or_else(|| err(Some(f), "too many relations".into()))?;
+                    }
                 }
-                Ok(SharedSlice::span(&self.group_arena, start, self.groups.len()))
+                Ok(SharedSlice::span(&self.group_arena, start, self.groups.ids.len()))
             };
         let pre_depends = groups(F_PREDEPENDS, "Pre-Depends")?;
         let depends = groups(F_DEPENDS, "Depends")?;
         let recommends = groups(F_RECOMMENDS, "Recommends")?;
         let mut list = |f: usize, field: &'static str| -> Result<SharedSlice<Relation>, RawError> {
             let Some((s, e)) = span(f) else { return Ok(SharedSlice::new()) };
-            let start = self.rels.len();
+            let start = self.rels.ids.len();
             if self.fast_list(s, e).is_none() {
-                self.rels.truncate(start);
+                self.rels.ids.truncate(start);
                 let t = std::str::from_utf8(&data[s..e])
                     .map_err(|_| err(Some(f), "not valid UTF-8".into()))?;
                 let l = parse_relation_list(field, t).map_err(|e| err(Some(f), e.to_string()))?;
-                self.rels.extend(l);
+                for r in l {
+                    push_new(&mut self.rels, r)
+                        .ok_or_else(|| err(Some(f), "too many relations".into()))?;
+                }
             }
-            Ok(SharedSlice::span(&self.rel_arena, start, self.rels.len()))
+            Ok(SharedSlice::span(&self.rel_arena, start, self.rels.ids.len()))
         };
         let conflicts = list(F_CONFLICTS, "Conflicts")?;
         let breaks = list(F_BREAKS, "Breaks")?;
         let provides = list(F_PROVIDES, "Provides")?;
         let replaces = list(F_REPLACES, "Replaces")?;
         let filename = req_raw(F_FILENAME)?;
-        if filename.first() == Some(&b'/')
-            || filename.split(|&c| c == b'/').any(|c| c == b"..")
-            || filename.iter().any(|b| !b.is_ascii_graphic())
-        {
+        if filename.first() == Some(&b'/') || !safe_path_bytes(filename) {
             let f = String::from_utf8_lossy(filename);
             return Err(err(Some(F_FILENAME), format!("unsafe path {f:?}")));
         }
-        // Checked above: printable ASCII, so valid UTF-8.
-        let filename: Box<str> = std::str::from_utf8(filename).unwrap_or_default().into();
+        // Packed with the others; the record gets its range when they are flushed.
+        self.name_starts.push(self.names.len());
+        self.names.extend_from_slice(filename);
         let size =
             number(req_raw(F_SIZE)?).ok_or_else(|| err(Some(F_SIZE), "not a number".into()))?;
         let sha = req_raw(F_SHA256)?;
-        let sha256 = parse_sha256(sha).ok_or_else(|| {
+        let sha256 = Sha256::from_hex(sha).ok_or_else(|| {
             err(Some(F_SHA256), format!("invalid {:?}", String::from_utf8_lossy(sha)))
         })?;
         let installed_size = match raw(F_INSTALLED_SIZE) {
@@ -578,7 +645,7 @@ impl<'a> Parser<'a> {
                 Some(number(v).ok_or_else(|| err(Some(F_INSTALLED_SIZE), "not a number".into()))?)
             }
         };
-        Ok(BinaryPackage {
+        out.push(BinaryPackage {
             name,
             version,
             architecture,
@@ -595,62 +662,99 @@ impl<'a> Parser<'a> {
             breaks,
             provides,
             replaces,
-            filename,
+            filename: SharedStr::empty(),
             size,
             sha256,
             installed_size,
             origin: self.origin.clone(),
-        })
+        });
+        Ok(())
     }
 
     /// The fast path for relation fields as Packages indexes write them: `name[:arch]
-    /// [(op version)]` alternatives separated by `|` and `,`, in `data[start..end]`, appended
-    /// to the chunk's groups (members of multi-alternative groups to its relations). Returns
-    /// `None` for anything else (architecture restrictions, build profiles, odd syntax,
-    /// errors), having appended part of the field: the caller truncates and uses the general
-    /// parser, so results and error messages are the general parser's.
+    /// [(op version)]` alternatives separated by `|` and `,`, in `data[start..end]`. Each
+    /// group's text is looked up among the chunk's groups first and parsed only when new; its
+    /// index is appended to the chunk's group indexes. Returns `None` for anything else
+    /// (architecture restrictions, build profiles, odd syntax, errors), having appended part of
+    /// the field: the caller truncates and uses the general parser, so results and error
+    /// messages are the general parser's.
     fn fast_groups(&mut self, start: usize, end: usize) -> Option<()> {
-        let b = self.data.get(..end)?;
+        let data = self.data;
         let mut i = start;
         loop {
-            let (rel, mut next) = self.fast_relation(b, i)?;
-            let alts = match b.get(next) {
-                Some(b'|') => {
-                    let first = self.rels.len();
-                    self.rels.push(rel);
-                    loop {
-                        let (rel, n) = self.fast_relation(b, next + 1)?;
-                        self.rels.push(rel);
-                        next = n;
-                        if b.get(next) != Some(&b'|') {
-                            break;
-                        }
-                    }
-                    RelationVec::shared(SharedSlice::span(&self.rel_arena, first, self.rels.len()))
+            let comma = find_byte::<b','>(data, i, end);
+            let (s, e) = trim_span(data, i, comma);
+            if s == e {
+                return None;
+            }
+            let hash = hash_span(data, s, e);
+            let id = match self.group_index.find(data, hash, s, e) {
+                Some(id) => id,
+                None => {
+                    let group = self.fast_group(s, e)?;
+                    let id = push_item(&mut self.groups, group)?;
+                    self.group_index.insert(hash, id, s, e);
+                    id
                 }
-                _ => RelationVec::one(rel),
             };
-            self.groups.push(Alternatives(alts));
+            self.groups.ids.push(id);
+            if comma == end {
+                return Some(());
+            }
+            i = comma + 1;
+        }
+    }
+
+    /// One group of alternatives, `data[start..end]` exactly, on the fast path.
+    fn fast_group(&mut self, start: usize, end: usize) -> Option<Alternatives> {
+        let b = self.data.get(..end)?;
+        let (rel, mut next) = self.fast_relation(b, start)?;
+        match b.get(next) {
+            None => return Some(Alternatives(RelationVec::one(rel))),
+            Some(b'|') => {}
+            Some(_) => return None,
+        }
+        let mut alts = vec![rel];
+        loop {
+            let (rel, n) = self.fast_relation(b, next + 1)?;
+            alts.push(rel);
+            next = n;
             match b.get(next) {
-                None => return Some(()),
-                Some(b',') => i = next + 1,
+                None => return Some(Alternatives(alts.into())),
+                Some(b'|') => {}
                 Some(_) => return None,
             }
         }
     }
 
-    /// [`Parser::fast_groups`] for fields without alternatives, appended to the relations.
+    /// [`Parser::fast_groups`] for fields without alternatives (the chunk's relations).
     fn fast_list(&mut self, start: usize, end: usize) -> Option<()> {
-        let b = self.data.get(..end)?;
+        let data = self.data;
         let mut i = start;
         loop {
-            let (rel, next) = self.fast_relation(b, i)?;
-            self.rels.push(rel);
-            match b.get(next) {
-                None => return Some(()),
-                Some(b',') => i = next + 1,
-                Some(_) => return None,
+            let comma = find_byte::<b','>(data, i, end);
+            let (s, e) = trim_span(data, i, comma);
+            if s == e {
+                return None;
             }
+            let hash = hash_span(data, s, e);
+            let id = match self.rel_index.find(data, hash, s, e) {
+                Some(id) => id,
+                None => {
+                    let (rel, next) = self.fast_relation(data.get(..e)?, s)?;
+                    if next != e {
+                        return None;
+                    }
+                    let id = push_item(&mut self.rels, rel)?;
+                    self.rel_index.insert(hash, id, s, e);
+                    id
+                }
+            };
+            self.rels.ids.push(id);
+            if comma == end {
+                return Some(());
+            }
+            i = comma + 1;
         }
     }
 
@@ -710,6 +814,21 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// Appends `item` to the table's distinct items; returns its index (`None` past `u32::MAX`
+/// items).
+fn push_item<T>(table: &mut SliceTable<T>, item: T) -> Option<u32> {
+    let id = u32::try_from(table.items.len()).ok()?;
+    table.items.push(item);
+    Some(id)
+}
+
+/// [`push_item`], and lists the item (appends its index to the table's indexes).
+fn push_new<T>(table: &mut SliceTable<T>, item: T) -> Option<u32> {
+    let id = push_item(table, item)?;
+    table.ids.push(id);
+    Some(id)
+}
+
 fn package_name(data: &[u8], spans: &[(usize, usize); NF]) -> Option<String> {
     let (s, e) = spans[F_PACKAGE];
     (s != usize::MAX).then(|| String::from_utf8_lossy(trim(&data[s..e])).into_owned())
@@ -727,6 +846,19 @@ fn version_field(data: &[u8], start: usize, end: usize) -> Result<DebVersion, St
 #[inline]
 fn utf8(b: &[u8]) -> bool {
     b.is_ascii() || std::str::from_utf8(b).is_ok()
+}
+
+/// Whether a relative path is printable ASCII without a `..` component (one pass that the
+/// compiler vectorizes: no early exit).
+#[inline]
+fn safe_path_bytes(path: &[u8]) -> bool {
+    let graphic = path.iter().fold(true, |ok, b| ok & b.is_ascii_graphic());
+    graphic
+        && memchr::memchr_iter(b'.', path).all(|p| {
+            let starts = p == 0 || path.get(p - 1) == Some(&b'/');
+            let ends = matches!(path.get(p + 2), None | Some(b'/'));
+            !(starts && ends && path.get(p + 1) == Some(&b'.'))
+        })
 }
 
 /// `data[start..end]` without surrounding whitespace.
@@ -766,40 +898,6 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Hex digit values; 0xff for anything else.
-static HEX: [u8; 256] = {
-    let mut t = [0xffu8; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        t[c] = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            b'A'..=b'F' => b - b'A' + 10,
-            _ => 0xff,
-        };
-        c += 1;
-    }
-    t
-};
-
-/// A `SHA256` field. Lower-case hex (what archives write) is kept as the digest's text
-/// directly; upper case is decoded and re-encoded.
-fn parse_sha256(hex: &[u8]) -> Option<Digest> {
-    let hex: &[u8; 64] = hex.try_into().ok()?;
-    if let Some(d) = Digest::from_sha256_hex(hex) {
-        return Some(d);
-    }
-    let mut raw = [0u8; 32];
-    let mut bad = 0u8;
-    for (r, [h, l]) in raw.iter_mut().zip(hex.as_chunks::<2>().0) {
-        let (h, l) = (HEX[*h as usize], HEX[*l as usize]);
-        bad |= h | l;
-        *r = h << 4 | (l & 15);
-    }
-    (bad & 0xf0 == 0).then(|| Digest::from_sha256_bytes(&raw))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -816,16 +914,18 @@ mod tests {
         let o = origin();
         let mut p = Parser::new(t.as_bytes(), &o, 0);
         p.fast_groups(0, t.len())?;
+        let n = p.groups.ids.len();
         p.finish();
-        p.group_arena.get().cloned()
+        Some(SharedSlice::span(&p.group_arena, 0, n).to_vec())
     }
 
     fn fast_relation_list(t: &str) -> Option<Vec<Relation>> {
         let o = origin();
         let mut p = Parser::new(t.as_bytes(), &o, 0);
         p.fast_list(0, t.len())?;
+        let n = p.rels.ids.len();
         p.finish();
-        p.rel_arena.get().cloned()
+        Some(SharedSlice::span(&p.rel_arena, 0, n).to_vec())
     }
 
     const SHA: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -859,7 +959,16 @@ mod tests {
         assert_eq!(f.provides[0].to_string(), "v (= 1.0)");
         assert_eq!(f.installed_size, Some(42));
         assert_eq!(f.sha256.hex(), SHA);
+        assert_eq!((&*f.filename, &*p[1].filename), ("pool/foo.deb", "pool/bar.deb"));
         assert_eq!(&*p[1].source, "bar");
+        // A relationship text met again is parsed once: both records point at one group.
+        let t = stanza("a", "Depends: libc6 (>= 2.34), x\n")
+            + "\n"
+            + &stanza("b", "Depends: y,\n libc6 (>= 2.34)\n");
+        let p = parse_packages(t.as_bytes(), &origin(), "t", &ParseOptions::default()).unwrap();
+        assert!(std::ptr::eq(&p[0].depends[0], &p[1].depends[1]));
+        assert_eq!(p[1].depends[1].to_string(), "libc6 (>= 2.34)");
+        assert_eq!(p[1].depends[0].to_string(), "y");
         assert_eq!(p[1].priority, Priority::Optional);
     }
 
@@ -875,6 +984,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing SHA256"), "{e}");
+        for (path, ok) in [
+            ("pool/a..b/x.deb", true),
+            ("pool/..a/x...deb", true),
+            ("..", false),
+            ("pool/../x.deb", false),
+            ("pool/x/..", false),
+            ("pool/x y.deb", false),
+            ("pool/\u{e9}.deb", false),
+        ] {
+            assert_eq!(safe_path_bytes(path.as_bytes()), ok, "{path}");
+        }
         let t = stanza("evil", "").replace("pool/evil.deb", "../../etc/passwd");
         assert!(parse_packages(t.as_bytes(), &origin(), "i", &ParseOptions::default()).is_err());
         for bad in ["Package foo\n", " cont\n", "Package: a\nPackage: b\n"] {
@@ -931,7 +1051,13 @@ mod tests {
             assert_eq!(many.len(), 8000);
             for (a, b) in one.iter().zip(&many) {
                 assert_eq!((&a.name, &a.depends), (&b.name, &b.depends));
+                assert_eq!(a.filename, b.filename);
             }
+        }
+        // File names are packed into shared buffers of many records each: every record
+        // still gets its own.
+        for (i, p) in one.iter().enumerate() {
+            assert_eq!(&*p.filename, format!("pool/p{i}.deb"));
         }
         // An error in a late chunk still reports the right line.
         let bad = t.clone() + "Package: z\nVersion: !\n";

@@ -16,7 +16,8 @@ use std::sync::Arc;
 const INLINE: usize = 22;
 
 /// An immutable string that is cheap to create and to clone: up to 22 bytes are stored inline
-/// (no allocation), longer strings are shared (`Arc<str>`). It dereferences to `str` and
+/// (no allocation), longer strings are shared (`Arc<str>`, or a range of a buffer many strings
+/// share). It dereferences to `str` and
 /// compares, orders and hashes exactly as the `str` it holds, so it can stand where a
 /// `Box<str>` stood: `&*s`, `s == "amd64"`, `s.len()`, `format!("{s}")` all work.
 #[derive(Clone)]
@@ -30,6 +31,13 @@ enum Repr {
         buf: [u8; INLINE],
     },
     Shared(Arc<str>),
+    /// `buf[start..start + len]`: one of many strings packed into one shared buffer.
+    /// Invariant: the range is in bounds and on character boundaries.
+    Slice {
+        buf: Arc<String>,
+        start: u32,
+        len: u32,
+    },
 }
 
 impl SharedStr {
@@ -85,6 +93,21 @@ impl SharedStr {
                 unsafe { std::str::from_utf8_unchecked(b) }
             }
             Repr::Shared(s) => s,
+            Repr::Slice { buf, start, len } => {
+                let start = *start as usize;
+                buf.get(start..start + *len as usize).unwrap_or_default()
+            }
+        }
+    }
+
+    /// `buf[start..start + len]`, sharing `buf` (many strings packed into one allocation).
+    /// Empty when the range is out of bounds or not on character boundaries.
+    pub(crate) fn slice(buf: &Arc<String>, start: usize, len: usize) -> Self {
+        match (u32::try_from(start), u32::try_from(len)) {
+            (Ok(s), Ok(l)) if buf.get(start..start + len).is_some() => {
+                SharedStr(Repr::Slice { buf: buf.clone(), start: s, len: l })
+            }
+            _ => SharedStr::empty(),
         }
     }
 }
@@ -274,25 +297,47 @@ pub(crate) fn hash_span(data: &[u8], start: usize, end: usize) -> u64 {
     h ^ (h >> 31)
 }
 
-/// Interns the long strings of one parse (see [`SharedStr`]; short ones are stored inline and
-/// never come here): open addressing with linear probing over a power-of-two table that keeps
-/// each string's full hash, so a probe that does not match costs one integer comparison.
-pub(crate) struct Interner {
-    slots: Vec<Slot>,
-    len: usize,
+/// `a == b` for the short strings the parser compares, eight bytes at a time (a call to
+/// `memcmp` costs more than the comparison itself).
+#[inline]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], i: usize| s.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok());
+    if n < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    let mut i = 0;
+    while i + 8 <= n {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    // The last, partial word: the eight bytes that end the strings (they overlap the last
+    // whole word compared).
+    word(a, n - 8) == word(b, n - 8)
 }
 
-#[derive(Clone, Default)]
-struct Slot {
-    hash: u64,
-    text: Option<Arc<str>>,
+/// Interns the long strings of one parse (see [`SharedStr`]; short ones are stored inline and
+/// never come here): open addressing with linear probing over a power-of-two table of 8-byte
+/// slots that keep 32 bits of each string's hash, so a probe that does not match rarely
+/// compares text and the table stays small enough for the cache.
+pub(crate) struct Interner {
+    /// `(hash >> 32, index + 1)` into `strings`; `0` as the index marks an empty slot.
+    slots: Vec<(u32, u32)>,
+    /// The strings, with their full hash (to place them again when the table grows).
+    strings: Vec<(u64, Arc<str>)>,
+    len: usize,
 }
 
 impl Interner {
     /// An interner sized for about `strings` distinct long strings.
     pub(crate) fn with_capacity(strings: usize) -> Self {
         let cap = (strings.max(8) * 2).next_power_of_two();
-        Interner { slots: vec![Slot::default(); cap], len: 0 }
+        Interner { slots: vec![(0, 0); cap], strings: Vec::with_capacity(strings), len: 0 }
     }
 
     /// `data[start..end]` as a [`SharedStr`]: inline when short, else the parse's shared
@@ -308,21 +353,31 @@ impl Interner {
     fn shared(&mut self, data: &[u8], start: usize, end: usize) -> Arc<str> {
         let b = data.get(start..end).unwrap_or_default();
         let hash = hash_span(data, start, end);
+        let tag = (hash >> 32) as u32;
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
-        while let Some(slot) = self.slots.get(i) {
-            match &slot.text {
-                Some(t) if slot.hash == hash && t.as_bytes() == b => return t.clone(),
-                Some(_) => i = (i + 1) & mask,
-                None => break,
+        while let Some(&(t, idx1)) = self.slots.get(i) {
+            let Some(idx) = idx1.checked_sub(1) else { break };
+            if t == tag
+                && let Some((_, s)) = self.strings.get(idx as usize)
+                && bytes_eq(s.as_bytes(), b)
+            {
+                return s.clone();
             }
+            i = (i + 1) & mask;
         }
         let text: Arc<str> = match std::str::from_utf8(b) {
             Ok(s) => Arc::from(s),
             Err(_) => Arc::from(String::from_utf8_lossy(b)),
         };
+        // Past u32::MAX strings, new ones are shared no more (never on a real index).
+        let Some(idx1) = u32::try_from(self.strings.len() + 1).ok().filter(|&n| n != u32::MAX)
+        else {
+            return text;
+        };
         if let Some(slot) = self.slots.get_mut(i) {
-            *slot = Slot { hash, text: Some(text.clone()) };
+            *slot = (tag, idx1);
+            self.strings.push((hash, text.clone()));
             self.len += 1;
             if self.len * 2 > self.slots.len() {
                 self.grow();
@@ -332,16 +387,98 @@ impl Interner {
     }
 
     fn grow(&mut self) {
-        let old = std::mem::take(&mut self.slots);
-        self.slots = vec![Slot::default(); old.len() * 2];
+        self.slots = vec![(0, 0); self.slots.len() * 2];
         let mask = self.slots.len() - 1;
-        for s in old.into_iter().filter(|s| s.text.is_some()) {
-            let mut i = s.hash as usize & mask;
-            while self.slots.get(i).is_some_and(|t| t.text.is_some()) {
+        for (idx, (hash, _)) in self.strings.iter().enumerate() {
+            let mut i = *hash as usize & mask;
+            while self.slots.get(i).is_some_and(|s| s.1 != 0) {
                 i = (i + 1) & mask;
             }
-            if let Some(t) = self.slots.get_mut(i) {
-                *t = s;
+            if let Some(slot) = self.slots.get_mut(i) {
+                *slot = ((hash >> 32) as u32, idx as u32 + 1);
+            }
+        }
+    }
+}
+
+/// Finds, among the spans of one input seen before, one with the same bytes as a new span:
+/// how the `Packages` parser parses each distinct relationship text once. Open addressing
+/// with linear probing; a slot keeps 32 bits of the hash, so a probe that does not match
+/// rarely compares text.
+pub(crate) struct SpanIndex {
+    /// `(hash >> 32, id + 1)`; `id + 1 == 0` marks an empty slot.
+    slots: Vec<(u32, u32)>,
+    /// The span and hash each id was inserted with (ids never inserted hold zeros).
+    spans: Vec<(usize, usize, u64)>,
+    len: usize,
+}
+
+impl SpanIndex {
+    /// An index sized for about `spans` distinct texts. (It is kept at most three quarters
+    /// full: the slots are small and probes compare tags, so a small table that stays in the
+    /// cache beats short probe sequences.)
+    pub(crate) fn with_capacity(spans: usize) -> Self {
+        let cap = (spans.max(8) * 4 / 3).next_power_of_two();
+        SpanIndex { slots: vec![(0, 0); cap], spans: Vec::with_capacity(spans), len: 0 }
+    }
+
+    /// The id of a span inserted before whose bytes equal `data[start..end]` (`hash` is
+    /// [`hash_span`] of it).
+    #[inline]
+    pub(crate) fn find(&self, data: &[u8], hash: u64, start: usize, end: usize) -> Option<u32> {
+        let text = data.get(start..end)?;
+        let mask = self.slots.len() - 1;
+        let tag = (hash >> 32) as u32;
+        let mut i = hash as usize & mask;
+        loop {
+            let &(t, id1) = self.slots.get(i)?;
+            let id = id1.checked_sub(1)?;
+            if t == tag
+                && let Some(&(s, e, _)) = self.spans.get(id as usize)
+                && data.get(s..e).is_some_and(|t| bytes_eq(t, text))
+            {
+                return Some(id);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Records that `id` stands for the text of `data[start..end]` (`hash` is [`hash_span`]
+    /// of it). Ids up to `u32::MAX - 1`; a larger one is not recorded.
+    pub(crate) fn insert(&mut self, hash: u64, id: u32, start: usize, end: usize) {
+        let Some(id1) = id.checked_add(1) else { return };
+        let i = id as usize;
+        if self.spans.len() <= i {
+            self.spans.resize(i + 1, (0, 0, 0));
+        }
+        if let Some(s) = self.spans.get_mut(i) {
+            *s = (start, end, hash);
+        }
+        self.place((hash >> 32) as u32, hash as usize, id1);
+        self.len += 1;
+        if self.len * 4 > self.slots.len() * 3 {
+            self.grow();
+        }
+    }
+
+    fn place(&mut self, tag: u32, hash: usize, id1: u32) {
+        let mask = self.slots.len() - 1;
+        let mut i = hash & mask;
+        while let Some(slot) = self.slots.get_mut(i) {
+            if slot.1 == 0 {
+                *slot = (tag, id1);
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        self.slots = vec![(0, 0); self.slots.len() * 2];
+        for id in 0..self.spans.len() {
+            let Some(&(s, e, hash)) = self.spans.get(id) else { continue };
+            if s < e {
+                self.place((hash >> 32) as u32, hash as usize, id as u32 + 1);
             }
         }
     }
@@ -419,6 +556,38 @@ mod tests {
         assert_eq!(s, "abc");
         assert_eq!(SharedStr::inline_span(data, 24, 27).unwrap(), "xyz");
         assert!(SharedStr::inline_span(data, 0, 27).is_none());
+    }
+
+    #[test]
+    fn span_index_finds_equal_texts_only() {
+        let many: Vec<String> = (0..500).map(|n| format!("pkg{n} (>= {n})")).collect();
+        let text =
+            format!("libc6 (>= 2.34),libc6 (>= 2.34),libc6 (>= 2.35),libc6,{}", many.join(","));
+        let data = text.as_bytes();
+        let h = |s: usize, e: usize| hash_span(data, s, e);
+        let mut idx = SpanIndex::with_capacity(1);
+        assert_eq!(idx.find(data, h(0, 15), 0, 15), None);
+        idx.insert(h(0, 15), 0, 0, 15);
+        assert_eq!(idx.find(data, h(16, 31), 16, 31), Some(0));
+        assert_eq!(idx.find(data, h(32, 47), 32, 47), None);
+        // A prefix of a known text is another text.
+        assert_eq!(idx.find(data, h(48, 53), 48, 53), None);
+        // Growing keeps every text findable; ids need not be dense.
+        let spans: Vec<(usize, usize)> = many
+            .iter()
+            .scan(54, |start, m| {
+                let s = *start;
+                *start += m.len() + 1;
+                Some((s, s + m.len()))
+            })
+            .collect();
+        for (n, &(s, e)) in spans.iter().enumerate() {
+            idx.insert(h(s, e), 2 * n as u32 + 5, s, e);
+        }
+        for (n, &(s, e)) in spans.iter().enumerate() {
+            assert_eq!(idx.find(data, h(s, e), s, e), Some(2 * n as u32 + 5), "{n}");
+        }
+        assert_eq!(idx.find(data, h(16, 31), 16, 31), Some(0));
     }
 
     #[test]

@@ -58,9 +58,10 @@ pub mod variant;
 pub mod version;
 
 pub use intern::SharedStr;
-pub use package::{BinaryPackage, IndexOrigin, MultiArch, Priority};
+pub use package::{BinaryPackage, IndexOrigin, MultiArch, Priority, Sha256};
 pub use relation::{
-    Alternatives, ArchQualifier, PackageName, Relation, RelationVec, SharedSlice, VersionOp,
+    Alternatives, ArchQualifier, PackageName, Relation, RelationVec, SharedSlice, SliceIter,
+    VersionOp,
 };
 pub use resolve::{Request, Resolution, Resolver};
 pub use variant::Variant;

@@ -226,8 +226,6 @@ enum Repr {
     One(Relation),
     /// Zero, or two and more.
     Many(Vec<Relation>),
-    /// Two and more, in the relation vector of a parse (see [`SharedSlice`]).
-    Shared(SharedSlice<Relation>),
 }
 
 impl RelationVec {
@@ -241,17 +239,12 @@ impl RelationVec {
         RelationVec(Repr::One(r))
     }
 
-    /// A list of two or more relations stored in a parse's shared relation vector.
-    pub(crate) fn shared(s: SharedSlice<Relation>) -> Self {
-        RelationVec(Repr::Shared(s))
-    }
-
     /// Appends a relation.
     pub fn push(&mut self, r: Relation) {
         match &mut self.0 {
             Repr::Many(v) if v.is_empty() => self.0 = Repr::One(r),
             Repr::Many(v) => v.push(r),
-            Repr::One(_) | Repr::Shared(_) => {
+            Repr::One(_) => {
                 let mut v = std::mem::take(self).into_vec();
                 v.push(r);
                 self.0 = Repr::Many(v);
@@ -264,7 +257,6 @@ impl RelationVec {
         match self.0 {
             Repr::One(r) => vec![r],
             Repr::Many(v) => v,
-            Repr::Shared(s) => s.to_vec(),
         }
     }
 
@@ -274,19 +266,14 @@ impl RelationVec {
         match &self.0 {
             Repr::One(r) => std::slice::from_ref(r),
             Repr::Many(v) => v,
-            Repr::Shared(s) => s,
         }
     }
 
     /// The relations as a mutable slice (a shared list is copied out first).
     pub fn as_mut_slice(&mut self) -> &mut [Relation] {
-        if let Repr::Shared(s) = &self.0 {
-            self.0 = Repr::Many(s.to_vec());
-        }
         match &mut self.0 {
             Repr::One(r) => std::slice::from_mut(r),
             Repr::Many(v) => v,
-            Repr::Shared(_) => &mut [],
         }
     }
 }
@@ -413,36 +400,54 @@ impl fmt::Display for Alternatives {
     }
 }
 
-/// An immutable, cheaply cloned slice: the relationship fields of a [`BinaryPackage`].
+/// An immutable, cheaply cloned list: the relationship fields of a [`BinaryPackage`].
 ///
-/// The `Packages` parser stores every relation of one chunk of the index in one vector and
-/// hands each record a range of it, so a record's relations cost no allocation of their own,
-/// and freeing a whole index is a few large frees instead of hundreds of thousands of small
-/// ones. A `SharedSlice` made [from a `Vec`](SharedSlice::from) owns it alone.
+/// The `Packages` parser keeps, per chunk of the index, one table of the distinct groups of
+/// alternatives (and one of the distinct relations) it met, each parsed once, plus one vector
+/// of indexes into that table; a record's field is a range of the index vector. Most
+/// dependencies repeat (`libc6 (>= 2.34)` thousands of times), so a record's relations cost
+/// four bytes each and freeing a whole index is a few large frees. A `SharedSlice` made
+/// [from a `Vec`](SharedSlice::from) owns it alone.
 ///
-/// It dereferences to `[T]` (`.iter()`, `.len()`, `[i]`, `.get(i)`, `for x in &s` work as on a
-/// `Vec`); equality, ordering of elements and hashing are those of the slice.
+/// It behaves like a read-only `Vec`: `.iter()`, `.len()`, `.is_empty()`, `.get(i)`, `[i]`,
+/// `.first()`, `for x in &s`, `.iter().chain(&other)` work; equality and hashing are those of
+/// the elements in order.
 ///
 /// [`BinaryPackage`]: crate::apt::BinaryPackage
 pub struct SharedSlice<T> {
-    /// `None` for an empty slice. The vector is published once, when the parse of its chunk
+    /// `None` for an empty list. The table is published once, when the parse of its chunk
     /// ends; no record is handed out before that.
-    all: Option<Arc<OnceLock<Vec<T>>>>,
+    all: Option<SliceArena<T>>,
     start: u32,
     len: u32,
 }
 
-/// A vector shared by the [`SharedSlice`]s of one parse, filled first and published after.
-pub(crate) type SliceArena<T> = Arc<OnceLock<Vec<T>>>;
+/// The storage behind the [`SharedSlice`]s of one parse: the distinct elements and, unless it
+/// is empty, the vector of indexes into them that the slices are ranges of (when it is empty,
+/// slices are ranges of the elements themselves).
+#[derive(Debug)]
+pub(crate) struct SliceTable<T> {
+    pub(crate) items: Vec<T>,
+    pub(crate) ids: Vec<u32>,
+}
+
+impl<T> Default for SliceTable<T> {
+    fn default() -> Self {
+        SliceTable { items: Vec::new(), ids: Vec::new() }
+    }
+}
+
+/// A table shared by the [`SharedSlice`]s of one parse, filled first and published after.
+pub(crate) type SliceArena<T> = Arc<OnceLock<SliceTable<T>>>;
 
 impl<T> SharedSlice<T> {
-    /// An empty slice (no allocation).
+    /// An empty list (no allocation).
     pub const fn new() -> Self {
         SharedSlice { all: None, start: 0, len: 0 }
     }
 
-    /// `arena[start..end]`, once the arena is published (empty before, and when the range is
-    /// empty or out of bounds).
+    /// `arena.ids[start..end]`, once the arena is published (empty before, and when the range
+    /// is empty or out of bounds).
     #[inline]
     pub(crate) fn span(arena: &SliceArena<T>, start: usize, end: usize) -> Self {
         match (u32::try_from(start), u32::try_from(end)) {
@@ -453,18 +458,121 @@ impl<T> SharedSlice<T> {
         }
     }
 
-    /// The elements.
+    /// The number of elements.
     #[inline]
-    pub fn as_slice(&self) -> &[T] {
-        match &self.all {
-            None => &[],
-            Some(a) => a
-                .get()
-                .and_then(|v| v.get(self.start as usize..self.start as usize + self.len as usize))
-                .unwrap_or_default(),
+    pub fn len(&self) -> usize {
+        self.iter().len()
+    }
+
+    /// Whether the list is empty.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The element at `index`, if any.
+    #[inline]
+    pub fn get(&self, index: usize) -> Option<&T> {
+        let (items, ids) = self.parts();
+        match ids {
+            Some(ids) => items.get(*ids.get(index)? as usize),
+            None => items.get(index),
+        }
+    }
+
+    /// The first element, if any.
+    pub fn first(&self) -> Option<&T> {
+        self.get(0)
+    }
+
+    /// The elements in order.
+    #[inline]
+    pub fn iter(&self) -> SliceIter<'_, T> {
+        let (items, ids) = self.parts();
+        SliceIter {
+            items,
+            ids: match ids {
+                Some(ids) => Ids::Indirect(ids.iter()),
+                None => Ids::Direct(0..items.len()),
+            },
+        }
+    }
+
+    /// The elements, cloned into a `Vec`.
+    pub fn to_vec(&self) -> Vec<T>
+    where
+        T: Clone,
+    {
+        self.iter().cloned().collect()
+    }
+
+    /// The element table and, for an indexed list, this list's indexes into it; for a direct
+    /// list, this list's elements.
+    #[inline]
+    fn parts(&self) -> (&[T], Option<&[u32]>) {
+        let Some(t) = self.all.as_ref().and_then(|a| a.get()) else { return (&[], None) };
+        let range = self.start as usize..self.start as usize + self.len as usize;
+        if t.ids.is_empty() {
+            (t.items.get(range).unwrap_or_default(), None)
+        } else {
+            (&t.items, Some(t.ids.get(range).unwrap_or_default()))
         }
     }
 }
+
+/// The iterator of [`SharedSlice::iter`].
+#[derive(Debug)]
+pub struct SliceIter<'a, T> {
+    items: &'a [T],
+    ids: Ids<'a>,
+}
+
+#[derive(Debug, Clone)]
+enum Ids<'a> {
+    Direct(std::ops::Range<usize>),
+    Indirect(std::slice::Iter<'a, u32>),
+}
+
+impl<T> Clone for SliceIter<'_, T> {
+    fn clone(&self) -> Self {
+        SliceIter { items: self.items, ids: self.ids.clone() }
+    }
+}
+
+impl<'a, T> Iterator for SliceIter<'a, T> {
+    type Item = &'a T;
+    #[inline]
+    fn next(&mut self) -> Option<&'a T> {
+        let i = match &mut self.ids {
+            Ids::Direct(r) => r.next()?,
+            Ids::Indirect(it) => *it.next()? as usize,
+        };
+        self.items.get(i)
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = match &self.ids {
+            Ids::Direct(r) => r.len(),
+            Ids::Indirect(it) => it.len(),
+        };
+        (n, Some(n))
+    }
+}
+
+impl<T> DoubleEndedIterator for SliceIter<'_, T> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let i = match &mut self.ids {
+            Ids::Direct(r) => r.next_back()?,
+            Ids::Indirect(it) => *it.next_back()? as usize,
+        };
+        self.items.get(i)
+    }
+}
+
+impl<T> ExactSizeIterator for SliceIter<'_, T> {}
+
+impl<T> std::iter::FusedIterator for SliceIter<'_, T> {}
 
 impl<T> Default for SharedSlice<T> {
     fn default() -> Self {
@@ -478,17 +586,15 @@ impl<T> Clone for SharedSlice<T> {
     }
 }
 
-impl<T> std::ops::Deref for SharedSlice<T> {
-    type Target = [T];
-    #[inline]
-    fn deref(&self) -> &[T] {
-        self.as_slice()
-    }
-}
-
-impl<T> AsRef<[T]> for SharedSlice<T> {
-    fn as_ref(&self) -> &[T] {
-        self.as_slice()
+impl<T> std::ops::Index<usize> for SharedSlice<T> {
+    type Output = T;
+    /// The element at `index`; panics when out of bounds, as a slice does.
+    #[track_caller]
+    fn index(&self, index: usize) -> &T {
+        match self.get(index) {
+            Some(x) => x,
+            None => panic!("index {index} out of bounds for a list of {}", self.len()),
+        }
     }
 }
 
@@ -498,7 +604,8 @@ impl<T> From<Vec<T>> for SharedSlice<T> {
         let (Ok(len), false) = (u32::try_from(v.len()), v.is_empty()) else {
             return SharedSlice::new();
         };
-        SharedSlice { all: Some(Arc::new(OnceLock::from(v))), start: 0, len }
+        let table = SliceTable { items: v, ids: Vec::new() };
+        SharedSlice { all: Some(Arc::new(OnceLock::from(table))), start: 0, len }
     }
 }
 
@@ -510,15 +617,15 @@ impl<T> FromIterator<T> for SharedSlice<T> {
 
 impl<'a, T> IntoIterator for &'a SharedSlice<T> {
     type Item = &'a T;
-    type IntoIter = std::slice::Iter<'a, T>;
+    type IntoIter = SliceIter<'a, T>;
     fn into_iter(self) -> Self::IntoIter {
-        self.as_slice().iter()
+        self.iter()
     }
 }
 
 impl<T: PartialEq> PartialEq for SharedSlice<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.as_slice() == other.as_slice()
+        self.iter().eq(other.iter())
     }
 }
 
@@ -526,25 +633,29 @@ impl<T: Eq> Eq for SharedSlice<T> {}
 
 impl<T: PartialEq> PartialEq<Vec<T>> for SharedSlice<T> {
     fn eq(&self, other: &Vec<T>) -> bool {
-        self.as_slice() == other.as_slice()
+        self.iter().eq(other.iter())
     }
 }
 
 impl<T: PartialEq> PartialEq<[T]> for SharedSlice<T> {
     fn eq(&self, other: &[T]) -> bool {
-        self.as_slice() == other
+        self.iter().eq(other.iter())
     }
 }
 
 impl<T: std::hash::Hash> std::hash::Hash for SharedSlice<T> {
+    /// Hashes as the slice of its elements would.
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_slice().hash(state);
+        state.write_usize(self.len());
+        for x in self {
+            x.hash(state);
+        }
     }
 }
 
 impl<T: fmt::Debug> fmt::Debug for SharedSlice<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.as_slice()).finish()
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -677,6 +788,30 @@ pub fn parse_relation(field: &'static str, text: &str) -> Result<Relation, Error
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_slice_indexed_behaves_like_a_slice() {
+        use std::hash::{BuildHasher, RandomState};
+        let items: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let arena: SliceArena<String> = Default::default();
+        let _ = arena.set(SliceTable { items, ids: vec![2, 0, 0, 1, 2] });
+        let s = SharedSlice::span(&arena, 1, 4);
+        let want = vec!["a".to_string(), "a".into(), "b".into()];
+        assert_eq!((s.len(), s.is_empty(), s.first()), (3, false, Some(&want[0])));
+        assert_eq!((s.get(2), s.get(3), &s[1]), (Some(&want[2]), None, &want[1]));
+        assert_eq!(s.to_vec(), want);
+        assert_eq!(s.iter().rev().collect::<Vec<_>>(), want.iter().rev().collect::<Vec<_>>());
+        assert_eq!(s.iter().len(), 3);
+        assert_eq!(s, want);
+        let direct = SharedSlice::from(want.clone());
+        assert_eq!(s, direct);
+        let rs = RandomState::new();
+        assert_eq!(rs.hash_one(&s), rs.hash_one(&direct));
+        assert_eq!(rs.hash_one(&s), rs.hash_one(want.as_slice()));
+        assert_eq!(format!("{s:?}"), format!("{want:?}"));
+        assert!(SharedSlice::span(&arena, 3, 3).is_empty());
+        assert!(SharedSlice::<String>::new().iter().next().is_none());
+    }
 
     #[test]
     fn parses_real_fields() {

@@ -92,7 +92,7 @@ fn parse_stanza(stanza: &str, origin: &Arc<IndexOrigin>) -> Result<BinaryPackage
             .map(Into::into)
             .unwrap_or_else(|| format!("pool/{name}_{version}_{architecture}.deb").into()),
         size: get("Size").and_then(|s| s.parse().ok()).unwrap_or(1000),
-        sha256,
+        sha256: mbi_distro::apt::Sha256::from_digest(&sha256).ok_or("not a sha256 digest")?,
         installed_size: get("Installed-Size").and_then(|s| s.parse().ok()),
         origin: origin.clone(),
         name,

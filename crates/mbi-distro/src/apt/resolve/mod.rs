@@ -18,7 +18,7 @@
 //! #             recommends: Default::default(), conflicts: Default::default(), breaks: Default::default(),
 //! #             provides: Default::default(), replaces: Default::default(),
 //! #             filename: format!("pool/{name}_{version}_amd64.deb").into(), size: 1000,
-//! #             sha256: mbi_core::Digest::sha256(name.as_bytes()), installed_size: None, origin: origin.clone(),
+//! #             sha256: mbi_distro::apt::Sha256([7; 32]), installed_size: None, origin: origin.clone(),
 //! #         })
 //! #     };
 //! #     Ok(vec![mk("app", "1.0", "libfoo (>= 1.2)")?, mk("libfoo", "1.5", "libc6")?,

@@ -3,7 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 
-use crate::apt::relation::Alternatives;
+use crate::apt::relation::{Alternatives, SharedSlice};
 use crate::apt::resolve::DependencyKind;
 use crate::apt::resolve::universe::{PkgId, Universe};
 
@@ -55,10 +55,11 @@ pub(crate) fn reasons(
     }
     while let Some(p) = queue.pop_front() {
         let pkg = u.pkg(p);
-        let kinds: [(DependencyKind, &[Alternatives]); 3] = [
+        let none = SharedSlice::new();
+        let kinds: [(DependencyKind, &SharedSlice<Alternatives>); 3] = [
             (DependencyKind::PreDepends, &pkg.pre_depends),
             (DependencyKind::Depends, &pkg.depends),
-            (DependencyKind::Recommends, if recommends { &pkg.recommends } else { &[] }),
+            (DependencyKind::Recommends, if recommends { &pkg.recommends } else { &none }),
         ];
         for (kind, groups) in kinds {
             for group in groups {
