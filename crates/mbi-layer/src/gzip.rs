@@ -30,10 +30,12 @@ pub(crate) struct BlockDeflater {
     level: u32,
 }
 
-/// One compressed block.
+/// One compressed block (of either codec).
 pub(crate) struct Compressed {
     pub(crate) data: Vec<u8>,
+    /// CRC-32 of the uncompressed block: gzip's trailer needs it; zstd leaves it 0.
     pub(crate) crc: u32,
+    /// Uncompressed length.
     pub(crate) len: u64,
 }
 

@@ -411,6 +411,14 @@ impl Sink for BlockSink {
     }
 }
 
+/// The consumers' end of the pipeline: the blocks, the slots that bound how many are in flight
+/// (compressed layers) and where used buffers go back to the producer.
+struct Inbound<'a> {
+    rx: Receiver<Block>,
+    slots: Option<Receiver<()>>,
+    recycler: &'a Recycler,
+}
+
 /// What a layer is made from.
 #[derive(Clone, Copy)]
 enum Source<'a> {
@@ -474,14 +482,11 @@ fn run(src: Source<'_>, opts: &LayerOptions, out: &mut dyn Write) -> Result<Prod
             let (diff_id, blocks) = sink.finish()?;
             Ok(((diff_id, size, report), blocks))
         });
+        let inbound = Inbound { rx, slots: slot_rx, recycler: &recycler };
         let consumed = match opts.compression {
-            LayerCompression::None => consume_plain(rx, &recycler, out),
-            LayerCompression::Gzip { level } => {
-                consume_gzip(s, rx, slot_rx, &recycler, out, level, threads)
-            }
-            LayerCompression::Zstd { level } => {
-                consume_zstd(s, rx, slot_rx, &recycler, out, level, threads)
-            }
+            LayerCompression::None => consume_plain(inbound, out),
+            LayerCompression::Gzip { level } => consume_gzip(s, inbound, out, level, threads),
+            LayerCompression::Zstd { level } => consume_zstd(s, inbound, out, level, threads),
         };
         let produced = producer.join().map_err(|_| {
             Error::stream("layer pipeline", io::Error::other("tar producer thread panicked"))
@@ -520,12 +525,12 @@ fn write_out(out: &mut dyn Write, bytes: &[u8]) -> Result<()> {
 
 /// Each consumer finalises its output only after the block flagged `last`, which the producer
 /// sends only when the whole tar was generated; a stream that stops before it is an error.
-fn consume_plain(rx: Receiver<Block>, recycler: &Recycler, out: &mut dyn Write) -> Result<u64> {
+fn consume_plain(inbound: Inbound<'_>, out: &mut dyn Write) -> Result<u64> {
     let mut n = 0;
-    for block in rx {
+    for block in inbound.rx {
         write_out(out, &block.data)?;
         n += 1;
-        recycler.give(block.data);
+        inbound.recycler.give(block.data);
         if block.last {
             return Ok(n);
         }
@@ -597,57 +602,45 @@ impl FrameCompressor {
 
 fn consume_zstd<'scope, 'env>(
     s: &'scope std::thread::Scope<'scope, 'env>,
-    rx: Receiver<Block>,
-    slots: Option<Receiver<()>>,
-    recycler: &Recycler,
+    inbound: Inbound<'_>,
     out: &mut dyn Write,
     level: i32,
     threads: usize,
 ) -> Result<u64> {
-    // Set up once here, so a bad parameter is reported before any worker starts.
-    let mut first = Some(FrameCompressor::new(level)?);
-    let codecs = move || {
-        let mut frames = match first.take() {
-            Some(f) => Ok(f),
-            None => FrameCompressor::new(level),
-        };
-        move |job: &Block| -> Result<Compressed> {
-            let frames = frames
-                .as_mut()
-                .map_err(|e| Error::Codec { codec: "zstd", reason: e.to_string() })?;
-            let data = frames.compress(&job.data)?;
-            Ok(Compressed { data, crc: 0, len: job.data.len() as u64 })
-        }
-    };
-    consume_parallel(s, rx, slots, recycler, out, threads, codecs, |out, c| write_out(out, &c.data))
+    // Set up before any worker starts, so a bad parameter is reported as such.
+    let codecs = (0..threads)
+        .map(|_| {
+            let mut frames = FrameCompressor::new(level)?;
+            Ok(move |job: &Block| {
+                let data = frames.compress(&job.data)?;
+                Ok(Compressed { data, crc: 0, len: job.data.len() as u64 })
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    consume_parallel(s, inbound, out, codecs, |out, c| write_out(out, &c.data))
 }
 
 type Piece = (u64, bool, Result<Compressed>);
 
-/// Compresses blocks on `threads` workers (each with its own codec from `codecs`) and writes the
-/// pieces in stream order through `emit`, up to the block flagged `last`. Returns the number of
-/// blocks written.
-#[allow(clippy::too_many_arguments)]
+/// Compresses blocks on one worker thread per codec and writes the pieces in stream order
+/// through `emit`, up to the block flagged `last`. Returns the number of blocks written.
 fn consume_parallel<'scope, 'env, F>(
     s: &'scope std::thread::Scope<'scope, 'env>,
-    rx: Receiver<Block>,
-    slots: Option<Receiver<()>>,
-    recycler: &Recycler,
+    inbound: Inbound<'_>,
     out: &mut dyn Write,
-    threads: usize,
-    mut codecs: impl FnMut() -> F,
+    codecs: Vec<F>,
     mut emit: impl FnMut(&mut dyn Write, &Compressed) -> Result<()>,
 ) -> Result<u64>
 where
     F: FnMut(&Block) -> Result<Compressed> + Send + 'scope,
 {
+    let Inbound { rx, slots, recycler } = inbound;
     let jobs = Arc::new(Mutex::new(rx));
     let (res_tx, res_rx) = std::sync::mpsc::channel::<Piece>();
-    for _ in 0..threads {
+    for mut codec in codecs {
         let jobs = jobs.clone();
         let res_tx = res_tx.clone();
         let recycler = recycler.clone();
-        let mut codec = codecs();
         s.spawn(move || {
             loop {
                 let job = {
@@ -692,20 +685,20 @@ where
 
 fn consume_gzip<'scope, 'env>(
     s: &'scope std::thread::Scope<'scope, 'env>,
-    rx: Receiver<Block>,
-    slots: Option<Receiver<()>>,
-    recycler: &Recycler,
+    inbound: Inbound<'_>,
     out: &mut dyn Write,
     level: u32,
     threads: usize,
 ) -> Result<u64> {
-    let codecs = || {
-        let deflater = BlockDeflater::new(level);
-        move |job: &Block| {
-            let dict = job.prev.as_deref().map_or(&[][..], |p| &p[..]);
-            deflater.compress(dict, &job.data, job.last)
-        }
-    };
+    let codecs = (0..threads)
+        .map(|_| {
+            let deflater = BlockDeflater::new(level);
+            move |job: &Block| {
+                let dict = job.prev.as_deref().map_or(&[][..], |p| &p[..]);
+                deflater.compress(dict, &job.data, job.last)
+            }
+        })
+        .collect();
     write_out(out, &gzip::header(level))?;
     let (mut crc, mut len) = (0u32, 0u64);
     let emit = |out: &mut dyn Write, c: &Compressed| {
@@ -714,7 +707,7 @@ fn consume_gzip<'scope, 'env>(
         len += c.len;
         Ok(())
     };
-    let blocks = consume_parallel(s, rx, slots, recycler, out, threads, codecs, emit)?;
+    let blocks = consume_parallel(s, inbound, out, codecs, emit)?;
     write_out(out, &gzip::trailer(crc, len))?;
     Ok(blocks)
 }
@@ -757,9 +750,17 @@ mod tests {
             blobs.push(blob);
         }
         assert_eq!(blobs[0], blobs[1], "thread count changed the bytes");
-        // Three frames: two full ones and the rest, each with its own magic number.
-        let magic = [0x28, 0xb5, 0x2f, 0xfd];
-        assert_eq!(blobs[0].windows(4).filter(|w| *w == magic).count(), 3);
+        // Three frames, each declaring its size: two full ones and the rest.
+        let mut sizes = Vec::new();
+        let mut rest = &blobs[0][..];
+        while !rest.is_empty() {
+            use zstd::zstd_safe::{find_frame_compressed_size, get_frame_content_size};
+            sizes.push(get_frame_content_size(rest).unwrap().unwrap());
+            rest = &rest[find_frame_compressed_size(rest).unwrap()..];
+        }
+        let tar_len = sizes.iter().sum::<u64>();
+        let full = ZSTD_FRAME_SIZE as u64;
+        assert_eq!(sizes, [full, full, tar_len - 2 * full]);
         let tar = zstd::stream::decode_all(&blobs[0][..]).unwrap();
         let mut archive = ::tar::Archive::new(&tar[..]);
         let mut entry = archive.entries().unwrap().next().unwrap().unwrap();

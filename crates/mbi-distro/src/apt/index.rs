@@ -587,22 +587,17 @@ impl<'a> Parser<'a> {
                 }
             }
         };
-        let mut groups =
-            |f: usize, field: &'static str| -> Result<SharedSlice<Alternatives>, RawError> {
-                let Some((s, e)) = span(f) else { return Ok(SharedSlice::new()) };
-                let start = self.groups.ids.len();
-                if self.fast_groups(s, e).is_none() {
-                    self.groups.ids.truncate(start);
-                    let t = std::str::from_utf8(&data[s..e])
-                        .map_err(|_| err(Some(f), "not valid UTF-8".into()))?;
-                    let g = parse_relations(field, t).map_err(|e| err(Some(f), e.to_string()))?;
-                    for g in g {
-                        push_new(&mut self.groups, g)
-                            .ok_or_else(|| err(Some(f), "too many relations".into()))?;
-                    }
-                }
-                Ok(SharedSlice::span(&self.group_arena, start, self.groups.ids.len()))
-            };
+        let mut groups = |f: usize,
+                          field: &'static str|
+         -> Result<SharedSlice<Alternatives>, RawError> {
+            let Some((s, e)) = span(f) else { return Ok(SharedSlice::new()) };
+            let start = self.groups.ids.len();
+            if self.fast_groups(s, e).is_none() {
+                parse_in_full(&mut self.groups, start, &data[s..e], |t| parse_relations(field, t))
+                    .map_err(|r| err(Some(f), r))?;
+            }
+            Ok(SharedSlice::span(&self.group_arena, start, self.groups.ids.len()))
+        };
         let pre_depends = groups(F_PREDEPENDS, "Pre-Depends")?;
         let depends = groups(F_DEPENDS, "Depends")?;
         let recommends = groups(F_RECOMMENDS, "Recommends")?;
@@ -610,14 +605,10 @@ impl<'a> Parser<'a> {
             let Some((s, e)) = span(f) else { return Ok(SharedSlice::new()) };
             let start = self.rels.ids.len();
             if self.fast_list(s, e).is_none() {
-                self.rels.ids.truncate(start);
-                let t = std::str::from_utf8(&data[s..e])
-                    .map_err(|_| err(Some(f), "not valid UTF-8".into()))?;
-                let l = parse_relation_list(field, t).map_err(|e| err(Some(f), e.to_string()))?;
-                for r in l {
-                    push_new(&mut self.rels, r)
-                        .ok_or_else(|| err(Some(f), "too many relations".into()))?;
-                }
+                parse_in_full(&mut self.rels, start, &data[s..e], |t| {
+                    parse_relation_list(field, t)
+                })
+                .map_err(|r| err(Some(f), r))?;
             }
             Ok(SharedSlice::span(&self.rel_arena, start, self.rels.ids.len()))
         };
@@ -820,6 +811,23 @@ fn push_item<T>(table: &mut SliceTable<T>, item: T) -> Option<u32> {
     let id = u32::try_from(table.items.len()).ok()?;
     table.items.push(item);
     Some(id)
+}
+
+/// The slow path of a relationship field: drops what the fast path listed from `start` on,
+/// parses `text` with the full parser and lists every item it gives. The error is the message
+/// for the field.
+fn parse_in_full<T>(
+    table: &mut SliceTable<T>,
+    start: usize,
+    text: &[u8],
+    parse: impl FnOnce(&str) -> Result<Vec<T>, Error>,
+) -> Result<(), String> {
+    table.ids.truncate(start);
+    let text = std::str::from_utf8(text).map_err(|_| "not valid UTF-8".to_owned())?;
+    for item in parse(text).map_err(|e| e.to_string())? {
+        push_new(table, item).ok_or_else(|| "too many relations".to_owned())?;
+    }
+    Ok(())
 }
 
 /// [`push_item`], and lists the item (appends its index to the table's indexes).
