@@ -321,23 +321,84 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     word(a, n - 8) == word(b, n - 8)
 }
 
-/// Interns the long strings of one parse (see [`SharedStr`]; short ones are stored inline and
-/// never come here): open addressing with linear probing over a power-of-two table of 8-byte
-/// slots that keep 32 bits of each string's hash, so a probe that does not match rarely
-/// compares text and the table stays small enough for the cache.
-pub(crate) struct Interner {
-    /// `(hash >> 32, index + 1)` into `strings`; `0` as the index marks an empty slot.
+/// The slots of an open-addressing table shared by [`Interner`] and [`SpanIndex`]: linear
+/// probing over a power-of-two table of 8-byte slots `(hash >> 32, id + 1)` (`0` marks an
+/// empty slot), so a probe that does not match rarely looks at the text behind an id, and the
+/// table stays small enough for the cache. The owner keeps each id's text and full hash.
+struct TagSlots {
     slots: Vec<(u32, u32)>,
-    /// The strings, with their full hash (to place them again when the table grows).
-    strings: Vec<(u64, Arc<str>)>,
     len: usize,
+    /// Grows past `len * 4 > slots * max_quarters`.
+    max_quarters: usize,
+}
+
+impl TagSlots {
+    /// Slots for about `items` ids, kept at most `max_quarters`/4 full.
+    fn with_capacity(items: usize, max_quarters: usize) -> Self {
+        let cap = (items.max(8) * 4 / max_quarters).next_power_of_two();
+        TagSlots { slots: vec![(0, 0); cap], len: 0, max_quarters }
+    }
+
+    /// The first id in `hash`'s probe sequence whose tag matches and for which `same` holds.
+    #[inline]
+    fn find(&self, hash: u64, mut same: impl FnMut(u32) -> bool) -> Option<u32> {
+        let mask = self.slots.len() - 1;
+        let tag = (hash >> 32) as u32;
+        let mut i = hash as usize & mask;
+        loop {
+            let &(t, id1) = self.slots.get(i)?;
+            let id = id1.checked_sub(1)?;
+            if t == tag && same(id) {
+                return Some(id);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Adds `id` (at most `u32::MAX - 1`); `hash_of` gives every id's hash when the table grows.
+    fn insert(&mut self, hash: u64, id: u32, hash_of: impl Fn(u32) -> Option<u64>) {
+        let Some(id1) = id.checked_add(1) else { return };
+        self.place(hash, id1);
+        self.len += 1;
+        if self.len * 4 > self.slots.len() * self.max_quarters {
+            let bigger = vec![(0, 0); self.slots.len() * 2];
+            let old = std::mem::replace(&mut self.slots, bigger);
+            for (_, id1) in old.into_iter().filter(|s| s.1 != 0) {
+                if let Some(h) = hash_of(id1 - 1) {
+                    self.place(h, id1);
+                }
+            }
+        }
+    }
+
+    fn place(&mut self, hash: u64, id1: u32) {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        while let Some(slot) = self.slots.get_mut(i) {
+            if slot.1 == 0 {
+                *slot = ((hash >> 32) as u32, id1);
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+}
+
+/// Interns the long strings of one parse (see [`SharedStr`]; short ones are stored inline and
+/// never come here), in a [`TagSlots`] table at most half full.
+pub(crate) struct Interner {
+    slots: TagSlots,
+    /// The strings, with their full hash, by id.
+    strings: Vec<(u64, Arc<str>)>,
 }
 
 impl Interner {
     /// An interner sized for about `strings` distinct long strings.
     pub(crate) fn with_capacity(strings: usize) -> Self {
-        let cap = (strings.max(8) * 2).next_power_of_two();
-        Interner { slots: vec![(0, 0); cap], strings: Vec::with_capacity(strings), len: 0 }
+        Interner {
+            slots: TagSlots::with_capacity(strings, 2),
+            strings: Vec::with_capacity(strings),
+        }
     }
 
     /// `data[start..end]` as a [`SharedStr`]: inline when short, else the parse's shared
@@ -353,73 +414,42 @@ impl Interner {
     fn shared(&mut self, data: &[u8], start: usize, end: usize) -> Arc<str> {
         let b = data.get(start..end).unwrap_or_default();
         let hash = hash_span(data, start, end);
-        let tag = (hash >> 32) as u32;
-        let mask = self.slots.len() - 1;
-        let mut i = hash as usize & mask;
-        while let Some(&(t, idx1)) = self.slots.get(i) {
-            let Some(idx) = idx1.checked_sub(1) else { break };
-            if t == tag
-                && let Some((_, s)) = self.strings.get(idx as usize)
-                && bytes_eq(s.as_bytes(), b)
-            {
-                return s.clone();
-            }
-            i = (i + 1) & mask;
+        let strings = &self.strings;
+        let same =
+            |id: u32| strings.get(id as usize).is_some_and(|(_, s)| bytes_eq(s.as_bytes(), b));
+        if let Some(id) = self.slots.find(hash, same) {
+            return self.strings[id as usize].1.clone();
         }
         let text: Arc<str> = match std::str::from_utf8(b) {
             Ok(s) => Arc::from(s),
             Err(_) => Arc::from(String::from_utf8_lossy(b)),
         };
-        // Past u32::MAX strings, new ones are shared no more (never on a real index).
-        let Some(idx1) = u32::try_from(self.strings.len() + 1).ok().filter(|&n| n != u32::MAX)
-        else {
-            return text;
-        };
-        if let Some(slot) = self.slots.get_mut(i) {
-            *slot = (tag, idx1);
+        // Past u32::MAX - 1 strings, new ones are shared no more (never on a real index).
+        if let Ok(id) = u32::try_from(self.strings.len())
+            && id < u32::MAX
+        {
             self.strings.push((hash, text.clone()));
-            self.len += 1;
-            if self.len * 2 > self.slots.len() {
-                self.grow();
-            }
+            let strings = &self.strings;
+            self.slots.insert(hash, id, |id| strings.get(id as usize).map(|s| s.0));
         }
         text
-    }
-
-    fn grow(&mut self) {
-        self.slots = vec![(0, 0); self.slots.len() * 2];
-        let mask = self.slots.len() - 1;
-        for (idx, (hash, _)) in self.strings.iter().enumerate() {
-            let mut i = *hash as usize & mask;
-            while self.slots.get(i).is_some_and(|s| s.1 != 0) {
-                i = (i + 1) & mask;
-            }
-            if let Some(slot) = self.slots.get_mut(i) {
-                *slot = ((hash >> 32) as u32, idx as u32 + 1);
-            }
-        }
     }
 }
 
 /// Finds, among the spans of one input seen before, one with the same bytes as a new span:
-/// how the `Packages` parser parses each distinct relationship text once. Open addressing
-/// with linear probing; a slot keeps 32 bits of the hash, so a probe that does not match
-/// rarely compares text.
+/// how the `Packages` parser parses each distinct relationship text once. A [`TagSlots`]
+/// table kept at most three quarters full: the slots are small and probes compare tags, so a
+/// small table that stays in the cache beats short probe sequences.
 pub(crate) struct SpanIndex {
-    /// `(hash >> 32, id + 1)`; `id + 1 == 0` marks an empty slot.
-    slots: Vec<(u32, u32)>,
+    slots: TagSlots,
     /// The span and hash each id was inserted with (ids never inserted hold zeros).
     spans: Vec<(usize, usize, u64)>,
-    len: usize,
 }
 
 impl SpanIndex {
-    /// An index sized for about `spans` distinct texts. (It is kept at most three quarters
-    /// full: the slots are small and probes compare tags, so a small table that stays in the
-    /// cache beats short probe sequences.)
+    /// An index sized for about `spans` distinct texts.
     pub(crate) fn with_capacity(spans: usize) -> Self {
-        let cap = (spans.max(8) * 4 / 3).next_power_of_two();
-        SpanIndex { slots: vec![(0, 0); cap], spans: Vec::with_capacity(spans), len: 0 }
+        SpanIndex { slots: TagSlots::with_capacity(spans, 3), spans: Vec::with_capacity(spans) }
     }
 
     /// The id of a span inserted before whose bytes equal `data[start..end]` (`hash` is
@@ -427,26 +457,20 @@ impl SpanIndex {
     #[inline]
     pub(crate) fn find(&self, data: &[u8], hash: u64, start: usize, end: usize) -> Option<u32> {
         let text = data.get(start..end)?;
-        let mask = self.slots.len() - 1;
-        let tag = (hash >> 32) as u32;
-        let mut i = hash as usize & mask;
-        loop {
-            let &(t, id1) = self.slots.get(i)?;
-            let id = id1.checked_sub(1)?;
-            if t == tag
-                && let Some(&(s, e, _)) = self.spans.get(id as usize)
-                && data.get(s..e).is_some_and(|t| bytes_eq(t, text))
-            {
-                return Some(id);
-            }
-            i = (i + 1) & mask;
-        }
+        self.slots.find(hash, |id| {
+            self.spans
+                .get(id as usize)
+                .and_then(|&(s, e, _)| data.get(s..e))
+                .is_some_and(|t| bytes_eq(t, text))
+        })
     }
 
     /// Records that `id` stands for the text of `data[start..end]` (`hash` is [`hash_span`]
     /// of it). Ids up to `u32::MAX - 1`; a larger one is not recorded.
     pub(crate) fn insert(&mut self, hash: u64, id: u32, start: usize, end: usize) {
-        let Some(id1) = id.checked_add(1) else { return };
+        if id == u32::MAX {
+            return;
+        }
         let i = id as usize;
         if self.spans.len() <= i {
             self.spans.resize(i + 1, (0, 0, 0));
@@ -454,33 +478,8 @@ impl SpanIndex {
         if let Some(s) = self.spans.get_mut(i) {
             *s = (start, end, hash);
         }
-        self.place((hash >> 32) as u32, hash as usize, id1);
-        self.len += 1;
-        if self.len * 4 > self.slots.len() * 3 {
-            self.grow();
-        }
-    }
-
-    fn place(&mut self, tag: u32, hash: usize, id1: u32) {
-        let mask = self.slots.len() - 1;
-        let mut i = hash & mask;
-        while let Some(slot) = self.slots.get_mut(i) {
-            if slot.1 == 0 {
-                *slot = (tag, id1);
-                return;
-            }
-            i = (i + 1) & mask;
-        }
-    }
-
-    fn grow(&mut self) {
-        self.slots = vec![(0, 0); self.slots.len() * 2];
-        for id in 0..self.spans.len() {
-            let Some(&(s, e, hash)) = self.spans.get(id) else { continue };
-            if s < e {
-                self.place((hash >> 32) as u32, hash as usize, id as u32 + 1);
-            }
-        }
+        let spans = &self.spans;
+        self.slots.insert(hash, id, |id| spans.get(id as usize).map(|s| s.2));
     }
 }
 
@@ -513,15 +512,15 @@ mod tests {
             (Repr::Shared(a), Repr::Shared(b)) => assert!(Arc::ptr_eq(a, b)),
             _ => panic!("long strings are shared"),
         }
-        assert_eq!(i.len, 1);
+        assert_eq!(i.strings.len(), 1);
         // Growing keeps every string findable.
         let many: Vec<String> =
             (0..1000).map(|n| format!("a-rather-long-package-name-{n}")).collect();
         words(&mut i, many.join(" ").as_bytes());
-        assert_eq!(i.len, 1001);
+        assert_eq!(i.strings.len(), 1001);
         let again = i.get(b"a-rather-long-package-name-999", 0, 30);
         assert_eq!(again, "a-rather-long-package-name-999");
-        assert_eq!(i.len, 1001);
+        assert_eq!(i.strings.len(), 1001);
     }
 
     #[test]
