@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use mbi::distro::apt::cache::{Cache, PruneOptions, PruneReason};
+use mbi::distro::apt::cache::{Cache, PruneOptions};
 use mbi::distro::lock::Lockfile;
 
 use super::progress::human;
@@ -92,15 +92,7 @@ fn prune(args: PruneArgs, ctx: &Ctx) -> Result<(), CliError> {
         .with_context(|| format!("pruning the cache {}", root.display()))?;
     let mut out = String::new();
     for p in &pruned {
-        let reason = match p.reason {
-            PruneReason::StaleIndex => "stale-index",
-            PruneReason::UnkeptDeb => "unkept-package",
-            PruneReason::UnpackedWithoutDeb => "unpacked-without-package",
-            PruneReason::OldPartial => "old-partial-download",
-            PruneReason::OldTemporary => "old-temporary",
-            _ => "other",
-        };
-        out.push_str(&format!("{reason}\t{}\t{}\n", p.bytes, p.path.display()));
+        out.push_str(&format!("{}\t{}\t{}\n", p.reason, p.bytes, p.path.display()));
     }
     ctx.stdout(out.as_bytes())?;
     let bytes: u64 = pruned.iter().map(|p| p.bytes).sum();

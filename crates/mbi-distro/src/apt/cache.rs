@@ -140,6 +140,20 @@ pub enum PruneReason {
     OldTemporary,
 }
 
+impl std::fmt::Display for PruneReason {
+    /// A short kebab-case label (`stale-index`, `unkept-package`, …), as `mbi cache prune`
+    /// prints it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PruneReason::StaleIndex => "stale-index",
+            PruneReason::UnkeptDeb => "unkept-package",
+            PruneReason::UnpackedWithoutDeb => "unpacked-without-package",
+            PruneReason::OldPartial => "old-partial-download",
+            PruneReason::OldTemporary => "old-temporary",
+        })
+    }
+}
+
 /// One file [`Cache::prune`] removed (or would remove, in a dry run).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pruned {
