@@ -62,4 +62,7 @@ pub use tree::{Content, Entry, EntryKind, FileTree};
 pub use unpack::{
     MAX_NAME_LEN, SkippedEntry, UnpackOptions, UnpackReport, unpack_layer, unpack_tar,
 };
-pub use writer::{Layer, LayerCompression, LayerOptions, LayerWriter, ZSTD_FRAME_SIZE};
+pub use writer::{
+    Layer, LayerCompression, LayerOptions, LayerWriter, MAX_GZIP_THREADS, MAX_ZSTD_THREADS,
+    ZSTD_FRAME_SIZE,
+};
