@@ -75,7 +75,9 @@ pub struct BuildOptions {
     pub offline: bool,
     /// Where spool files (unpacked package data) go while a build runs.
     pub temp_dir: PathBuf,
-    /// Compression threads (default: the number of CPUs). Never changes the output.
+    /// Compression threads (default: the number of CPUs; capped as
+    /// [`LayerOptions::threads`](mbi_layer::LayerOptions::threads) says). Never changes the
+    /// output.
     pub threads: Option<usize>,
     /// Concurrent downloads.
     pub concurrency: usize,
