@@ -84,12 +84,12 @@ impl LayerCompression {
 
 /// The most threads a gzip layer is compressed on. Each costs ~4 MiB of memory (its blocks in
 /// flight and a deflate state allocated per block, which the allocator keeps per thread);
-/// 8 peak at 36 MiB for a 1 GiB layer, where 16 measured 65–75 MiB.
+/// 8 peak at 36 MiB for a 1 GiB layer, where 16 measured 78–79 MiB.
 pub const MAX_GZIP_THREADS: usize = 8;
 
 /// The most threads a zstd layer is compressed on. Each holds a 4 MiB frame, with the next
 /// one waiting for it (~6.5 MiB with its output and context); 6 peak at 54 MiB for a
-/// 1 GiB layer, where 16 measured 91 MiB. (The tar stream itself is read and hashed for the
+/// 1 GiB layer, where 16 measured 89 MiB. (The tar stream itself is read and hashed for the
 /// diff_id on one thread, which bounds the speed of any number of workers.)
 pub const MAX_ZSTD_THREADS: usize = 6;
 
