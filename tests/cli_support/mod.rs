@@ -23,6 +23,20 @@ pub fn mbi() -> Command {
     c
 }
 
+/// A program of the root crate's `examples/`, as `cargo test` builds them next to the test
+/// binaries (`target/<profile>/examples/`). `None`, with a line saying so, when it was not
+/// built (`cargo test --test NAME` builds no examples; the README's test command does).
+pub fn example(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples").join(name);
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!("SKIP example {name}: not built at {} (run the whole suite)", path.display());
+        None
+    }
+}
+
 /// Where test data goes: tmpfs when present (the root filesystem is slow for many files).
 pub fn scratch() -> tempfile::TempDir {
     let base = Path::new("/dev/shm");
