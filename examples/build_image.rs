@@ -11,7 +11,8 @@
 //! `docker-archive:FILE[:NAME:TAG]`. With a `LOCK` file that exists, the build uses it as it is
 //! (no resolution: the same image again, byte for byte); with one that does not exist yet, the
 //! resolution is written there. Specs without sources use this host's apt sources. Packages
-//! are cached in `$MBI_CACHE_DIR`, else `$XDG_CACHE_HOME/mbi`, else `~/.cache/mbi`, and the
+//! are cached in `$MBI_CACHE_DIR`, else where `mbi build` caches them
+//! ([`build::default_cache_dir`]: `$XDG_CACHE_HOME/mbi`, else `~/.cache/mbi`), and the
 //! image's time is `SOURCE_DATE_EPOCH` when set, else the newest Release date.
 
 use std::path::{Path, PathBuf};
@@ -77,13 +78,12 @@ fn main() -> Result<(), Error> {
     Ok(())
 }
 
+/// `$MBI_CACHE_DIR`, else the cache `mbi build` uses by default.
 fn cache_dir() -> Result<PathBuf, Error> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    if let Some(dir) = var("MBI_CACHE_DIR") {
-        return Ok(dir);
+    use std::env::var_os;
+    if let Some(dir) = var_os("MBI_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return Ok(dir.into());
     }
-    if let Some(dir) = var("XDG_CACHE_HOME") {
-        return Ok(dir.join("mbi"));
-    }
-    Ok(var("HOME").ok_or("set MBI_CACHE_DIR, XDG_CACHE_HOME or HOME")?.join(".cache/mbi"))
+    build::default_cache_dir(var_os("XDG_CACHE_HOME"), var_os("HOME"))
+        .ok_or_else(|| "set MBI_CACHE_DIR, XDG_CACHE_HOME or HOME".into())
 }

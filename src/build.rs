@@ -114,6 +114,29 @@ impl BuildOptions {
     }
 }
 
+/// The cache directory mbi uses by default: `$XDG_CACHE_HOME/mbi`, else `$HOME/.cache/mbi`;
+/// `None` when neither is set (or both are empty). The caller reads the two variables (the
+/// library reads no environment): `default_cache_dir(var_os("XDG_CACHE_HOME"),
+/// var_os("HOME"))`.
+///
+/// ```
+/// use std::path::Path;
+/// use mbi::build::default_cache_dir;
+///
+/// let dir = default_cache_dir(Some("/x/cache".into()), Some("/home/u".into()));
+/// assert_eq!(dir.as_deref(), Some(Path::new("/x/cache/mbi")));
+/// let dir = default_cache_dir(Some("".into()), Some("/home/u".into()));
+/// assert_eq!(dir.as_deref(), Some(Path::new("/home/u/.cache/mbi")));
+/// assert_eq!(default_cache_dir(None, None), None);
+/// ```
+pub fn default_cache_dir(
+    xdg_cache_home: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> Option<PathBuf> {
+    let set = |v: Option<std::ffi::OsString>| v.filter(|v| !v.is_empty()).map(PathBuf::from);
+    set(xdg_cache_home).map(|x| x.join("mbi")).or_else(|| set(home).map(|h| h.join(".cache/mbi")))
+}
+
 /// Debian's name for the architecture this program was compiled for
 /// ([`Platform::host`] in Debian's spelling).
 pub fn native_architecture() -> &'static str {

@@ -108,15 +108,10 @@ fn options(args: &SpecArgs, ctx: &Ctx) -> Result<BuildOptions, CliError> {
     Ok(o)
 }
 
-/// `$XDG_CACHE_HOME/mbi`, else `$HOME/.cache/mbi`.
+/// [`mbi::build::default_cache_dir`] from this process's environment.
 pub(super) fn default_cache_dir() -> Result<PathBuf, CliError> {
-    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
-        return Ok(PathBuf::from(x).join("mbi"));
-    }
-    match std::env::var_os("HOME").filter(|x| !x.is_empty()) {
-        Some(h) => Ok(PathBuf::from(h).join(".cache/mbi")),
-        None => Err(CliError::usage("neither XDG_CACHE_HOME nor HOME is set: give --cache-dir")),
-    }
+    mbi::build::default_cache_dir(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME"))
+        .ok_or_else(|| CliError::usage("neither XDG_CACHE_HOME nor HOME is set: give --cache-dir"))
 }
 
 /// Turns build events into progress bars and lines on stderr.

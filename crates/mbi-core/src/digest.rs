@@ -59,10 +59,7 @@ impl Digest {
 
     /// A SHA-256 digest from its 64 hex characters; `None` unless they are lowercase hex.
     pub fn from_sha256_hex(hex: &[u8; 64]) -> Option<Digest> {
-        // No early exit, so the compiler checks all 64 bytes at once.
-        let ok =
-            hex.iter().fold(true, |ok, b| ok & (b.is_ascii_digit() | (b'a'..=b'f').contains(b)));
-        let hex = std::str::from_utf8(hex).ok().filter(|_| ok)?;
+        let hex = std::str::from_utf8(hex).ok().filter(|h| is_sha256_hex(h.as_bytes()))?;
         Some(Digest { algorithm: Algorithm::Sha256, hex: hex.to_owned() })
     }
 
@@ -150,6 +147,14 @@ impl TryFrom<&oci_spec::image::Digest> for Digest {
     fn try_from(d: &oci_spec::image::Digest) -> Result<Self, Error> {
         d.to_string().parse()
     }
+}
+
+/// Whether `hex` is the hex of a SHA-256 digest as digests are written: exactly 64 lowercase
+/// hex digits (what [`Digest::from_sha256_hex`] accepts, without building a digest).
+pub fn is_sha256_hex(hex: &[u8]) -> bool {
+    // No early exit, so the compiler checks all 64 bytes at once.
+    hex.len() == 64
+        && hex.iter().fold(true, |ok, b| ok & (b.is_ascii_digit() | (b'a'..=b'f').contains(b)))
 }
 
 /// Lowercase hex of `bytes` (sha2 0.11 digests no longer implement `LowerHex`).
@@ -304,6 +309,25 @@ impl<R: Read> Read for HashingReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sha256_hex_check_matches_digest_parsing() {
+        let good = Digest::sha256(b"x").hex().to_owned();
+        assert!(is_sha256_hex(good.as_bytes()));
+        let upper = good.to_ascii_uppercase();
+        let short = &good[..63];
+        let long = format!("{good}0");
+        let mut g = good.clone();
+        g.replace_range(5..6, "g");
+        for bad in [upper.as_str(), short, long.as_str(), g.as_str(), ""] {
+            assert!(!is_sha256_hex(bad.as_bytes()), "{bad}");
+            let parsed =
+                <&[u8; 64]>::try_from(bad.as_bytes()).ok().and_then(Digest::from_sha256_hex);
+            assert!(parsed.is_none(), "{bad}");
+        }
+        let raw = <&[u8; 64]>::try_from(good.as_bytes()).unwrap();
+        assert_eq!(Digest::from_sha256_hex(raw).unwrap(), Digest::sha256(b"x"));
+    }
 
     #[test]
     fn empty_sha256() {

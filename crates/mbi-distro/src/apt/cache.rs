@@ -27,6 +27,7 @@
 use std::path::{Path, PathBuf};
 
 use mbi_core::Digest;
+use mbi_core::digest::is_sha256_hex;
 
 use crate::Error;
 
@@ -193,7 +194,7 @@ impl Cache {
         let listed = self.listed_digests()?;
         for (path, name, meta) in files(&self.root.join("apt/indexes"))? {
             let hex = name.strip_prefix("z-").unwrap_or(&name);
-            if is_hex64(hex) {
+            if is_sha256_hex(hex.as_bytes()) {
                 if !listed.contains(hex) {
                     out.push(pruned(path, &meta, PruneReason::StaleIndex));
                 }
@@ -206,7 +207,7 @@ impl Cache {
         let keep = |hex: &str| keep_hex.as_ref().is_none_or(|k| k.contains(hex));
         let mut debs = std::collections::BTreeSet::new();
         for (path, name, meta) in files(&self.root.join("debs/sha256"))? {
-            if is_hex64(&name) {
+            if is_sha256_hex(name.as_bytes()) {
                 if keep(&name) {
                     debs.insert(name);
                 } else {
@@ -224,10 +225,10 @@ impl Cache {
         for (path, name, meta) in files(&self.unpacked_dir())? {
             let hex = name.strip_suffix(".data").or_else(|| name.strip_suffix(".json"));
             match hex {
-                Some(hex) if is_hex64(hex) && !debs.contains(hex) => {
+                Some(hex) if is_sha256_hex(hex.as_bytes()) && !debs.contains(hex) => {
                     out.push(pruned(path, &meta, PruneReason::UnpackedWithoutDeb));
                 }
-                Some(hex) if is_hex64(hex) => {}
+                Some(hex) if is_sha256_hex(hex.as_bytes()) => {}
                 _ if name.starts_with('.') && old(&meta) => {
                     out.push(pruned(path, &meta, PruneReason::OldTemporary));
                 }
@@ -266,20 +267,16 @@ impl Cache {
                     Err(e) => return Err(Error::io("read", &path, e)),
                 };
                 for word in bytes.split(|b| b.is_ascii_whitespace()) {
-                    if let Ok(w) = std::str::from_utf8(word)
-                        && is_hex64(w)
+                    if is_sha256_hex(word)
+                        && let Ok(w) = std::str::from_utf8(word)
                     {
-                        set.insert(w.to_ascii_lowercase());
+                        set.insert(w.to_owned());
                     }
                 }
             }
         }
         Ok(set)
     }
-}
-
-fn is_hex64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn pruned(path: PathBuf, meta: &std::fs::Metadata, reason: PruneReason) -> Pruned {
