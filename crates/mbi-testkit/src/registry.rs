@@ -1,7 +1,7 @@
 //! The real CNCF distribution registry (`docker-registry serve`, Debian package
 //! `docker-registry`) on a free loopback port, with filesystem storage in a temp dir and deletes
 //! enabled, in three auth modes: none, htpasswd basic auth (`htpasswd -Bbn`, apache2-utils), and
-//! bearer tokens from a [`TokenServer`](crate::token::TokenServer).
+//! bearer tokens from a [`TokenServer`].
 //!
 //! ```no_run
 //! use mbi_testkit::registry::{RegistryAuth, TestRegistry};

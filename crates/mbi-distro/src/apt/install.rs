@@ -148,7 +148,7 @@ pub struct PackageFile {
     /// Expected (name, version, architecture).
     pub expect: Option<(String, String, String)>,
     /// The file's SHA-256, when the caller has verified it: lets an
-    /// [`UnpackCache`](crate::apt::unpack_cache::UnpackCache) serve the unpacked data.
+    /// [`UnpackCache`] serve the unpacked data.
     pub sha256: Option<mbi_core::Digest>,
 }
 
@@ -264,7 +264,7 @@ impl InstallOptions {
     }
 
     /// Keeps unpacked packages in `dir` between builds (see
-    /// [`UnpackCache`](crate::apt::unpack_cache::UnpackCache)).
+    /// [`UnpackCache`]).
     pub fn unpack_cache(mut self, dir: impl Into<PathBuf>) -> Self {
         self.unpack_cache = Some(dir.into());
         self
