@@ -8,7 +8,9 @@
 //! shapes the bytes (block size, dictionary size, level, window, memory level, strategy, header
 //! fields) is fixed, so the output is identical whatever the number of threads.
 
-use zlib_rs::{Deflate, DeflateFlush, Status};
+use std::ffi::{c_int, c_uint, c_void};
+
+use libz_rs_sys as z;
 
 use crate::error::{Error, Result};
 
@@ -19,16 +21,58 @@ pub const GZIP_BLOCK: usize = 256 * 1024;
 /// Preset dictionary taken from the end of the previous block (deflate's whole window).
 pub const DICT_SIZE: usize = 32 * 1024;
 
-/// Deflates blocks of one gzip stream.
+/// Bytes one deflate state takes at any level (32 KiB window, memory level 8): 380,041 in
+/// zlib-rs 0.6.8 (window, hash chains and heads, pending and symbol buffers, the state itself,
+/// alignment), so 384 KiB with a little slack.
+const ARENA_SIZE: usize = 384 * 1024;
+
+/// Deflates blocks of one gzip stream, on one worker thread.
 ///
-/// Every block gets a freshly initialised deflate state. zlib-rs's `deflateReset` keeps the old
-/// window contents, and match selection near the end of the input can look at those stale
-/// bytes, so a reused state makes a block's bytes depend on which blocks the same thread
-/// compressed before (measured: 2 of 72 blocks differed). A new state is zero-filled; its cost
-/// (~350 KiB allocated and partly cleared) is small next to deflating 256 KiB.
+/// Every block gets a freshly initialised deflate state (`deflateInit2`). Reusing one with
+/// `deflateReset` would not do: zlib-rs's reset keeps the old window contents, and match
+/// selection near the end of the input can look at those stale bytes, so a block's bytes would
+/// depend on which blocks the same thread compressed before (measured on a Debian root file
+/// system: 101 of 1,306 blocks differed). Initialisation zeroes the window, hash chains and
+/// hash heads, so the state is the same whatever memory it is given.
+///
+/// That memory comes from a buffer the deflater owns and hands out again for every block (a
+/// bump allocator behind zlib's `zalloc` hook). Allocating a fresh ~330 KiB state per block
+/// from the process allocator instead made glibc keep several MiB per worker thread (its
+/// per-thread arenas grow once its dynamic mmap threshold rises), which broke the 64 MiB bound
+/// above ~8 threads.
 pub(crate) struct BlockDeflater {
     level: u32,
+    /// Boxed: zlib-rs holds a pointer to it while a block is compressed.
+    arena: Box<Arena>,
 }
+
+/// A bump allocator over one fixed buffer, reset before every block.
+struct Arena {
+    buf: Box<[u8]>,
+    used: usize,
+}
+
+/// zlib's `zalloc` over an [`Arena`]; null when the request does not fit (deflateInit2 then
+/// fails with `Z_MEM_ERROR`, reported as an error).
+unsafe extern "C" fn arena_alloc(opaque: *mut c_void, items: c_uint, size: c_uint) -> *mut c_void {
+    // SAFETY: `opaque` is the `Arena` set up in `BlockDeflater::compress`, alive and not
+    // otherwise borrowed while zlib-rs runs.
+    let arena = unsafe { &mut *opaque.cast::<Arena>() };
+    let Some(n) = (items as usize).checked_mul(size as usize) else {
+        return std::ptr::null_mut();
+    };
+    let start = arena.used.next_multiple_of(64);
+    match start.checked_add(n) {
+        Some(end) if end <= arena.buf.len() => {
+            arena.used = end;
+            arena.buf[start..end].as_mut_ptr().cast()
+        }
+        _ => std::ptr::null_mut(),
+    }
+}
+
+/// zlib's `zfree` for an [`Arena`]: nothing to do, the whole arena is reused per block.
+unsafe extern "C" fn arena_free(_opaque: *mut c_void, _ptr: *mut c_void) {}
 
 /// One compressed block (of either codec).
 pub(crate) struct Compressed {
@@ -39,53 +83,112 @@ pub(crate) struct Compressed {
     pub(crate) len: u64,
 }
 
+/// A deflate stream between `deflateInit2` and `deflateEnd` (which it calls when dropped, on
+/// every path out of [`BlockDeflater::compress`], before the arena is touched again).
+struct Stream {
+    strm: z::z_stream,
+    /// Set once deflateInit2 succeeded.
+    live: bool,
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        if self.live {
+            // SAFETY: `strm` was initialised by deflateInit2_ and has not moved since.
+            unsafe { z::deflateEnd(&mut self.strm) };
+        }
+    }
+}
+
 impl BlockDeflater {
     pub(crate) fn new(level: u32) -> Self {
-        // Raw deflate (no zlib header), 32 KiB window; memory level 8 and the default strategy
-        // come from zlib-rs's `DeflateConfig::default()`, as zlib's deflateInit does.
-        BlockDeflater { level }
+        BlockDeflater {
+            level,
+            arena: Box::new(Arena { buf: vec![0; ARENA_SIZE].into_boxed_slice(), used: 0 }),
+        }
     }
 
     /// Deflates `data`, the next block of the stream, primed with `dict` (the bytes right
     /// before it, at most [`DICT_SIZE`]); `last` ends the deflate stream.
-    pub(crate) fn compress(&self, dict: &[u8], data: &[u8], last: bool) -> Result<Compressed> {
-        let err = |what: &str, e: zlib_rs::DeflateError| Error::Codec {
+    pub(crate) fn compress(&mut self, dict: &[u8], data: &[u8], last: bool) -> Result<Compressed> {
+        let level = self.level;
+        let err = |what: &str, code: c_int| Error::Codec {
             codec: "gzip",
-            reason: format!("{what} failed at level {}: {}", self.level, e.as_str()),
+            reason: format!("{what} failed at level {level}: zlib error {code}"),
         };
-        let mut deflate = Deflate::new(self.level as i32, false, 15);
+        self.arena.used = 0;
+        // Initialised in place: zlib-rs's state points back at its z_stream, which must not
+        // move afterwards.
+        let mut stream = Stream {
+            strm: z::z_stream {
+                zalloc: Some(arena_alloc),
+                zfree: Some(arena_free),
+                opaque: (&raw mut *self.arena).cast(),
+                ..z::z_stream::default()
+            },
+            live: false,
+        };
+        // Raw deflate (negative window bits: no zlib header), 32 KiB window, memory level 8,
+        // default strategy: what zlib's deflateInit does.
+        // SAFETY: `stream.strm` is a valid z_stream whose allocator hooks use `self.arena`,
+        // which is not touched again until the stream has ended.
+        let rc = unsafe {
+            z::deflateInit2_(
+                &mut stream.strm,
+                level as c_int,
+                z::Z_DEFLATED,
+                -15,
+                8,
+                z::Z_DEFAULT_STRATEGY,
+                z::zlibVersion(),
+                size_of::<z::z_stream>() as c_int,
+            )
+        };
+        if rc != z::Z_OK {
+            return Err(err("deflateInit2", rc));
+        }
+        stream.live = true;
+        let strm = &mut stream.strm;
         if !dict.is_empty() {
             let dict = &dict[dict.len().saturating_sub(DICT_SIZE)..];
-            deflate.set_dictionary(dict).map_err(|e| err("set_dictionary", e))?;
+            // SAFETY: `dict` is valid for its length (≤ 32 KiB, fits a c_uint).
+            let rc = unsafe { z::deflateSetDictionary(strm, dict.as_ptr(), dict.len() as c_uint) };
+            if rc != z::Z_OK {
+                return Err(err("deflateSetDictionary", rc));
+            }
         }
-        let flush = if last { DeflateFlush::Finish } else { DeflateFlush::SyncFlush };
+        let flush = if last { z::Z_FINISH } else { z::Z_SYNC_FLUSH };
         let mut out = vec![0u8; zlib_rs::compress_bound(data.len()) + 64];
-        let (mut used_in, mut used_out) = (0usize, 0usize);
+        // Blocks are GZIP_BLOCK bytes: lengths fit a c_uint.
+        strm.next_in = data.as_ptr();
+        strm.avail_in = data.len() as c_uint;
         loop {
-            let (in0, out0) = (deflate.total_in(), deflate.total_out());
-            let status = deflate
-                .compress(&data[used_in..], &mut out[used_out..], flush)
-                .map_err(|e| err("deflate", e))?;
-            used_in += (deflate.total_in() - in0) as usize;
-            used_out += (deflate.total_out() - out0) as usize;
-            let done = if last {
-                status == Status::StreamEnd
-            } else {
-                used_in == data.len() && used_out < out.len()
+            let used_out = strm.total_out as usize;
+            strm.next_out = out[used_out..].as_mut_ptr();
+            strm.avail_out = (out.len() - used_out) as c_uint;
+            // SAFETY: next_in/avail_in describe the rest of `data`, next_out/avail_out the
+            // rest of `out`; both stay alive and unmoved for the call.
+            let rc = unsafe { z::deflate(strm, flush) };
+            let used_out = strm.total_out as usize;
+            let done = match rc {
+                z::Z_STREAM_END => true,
+                z::Z_OK | z::Z_BUF_ERROR => !last && strm.avail_in == 0 && used_out < out.len(),
+                _ => return Err(err("deflate", rc)),
             };
             if done {
+                out.truncate(used_out);
                 break;
             }
             if used_out == out.len() {
                 out.resize(out.len() * 2, 0);
-            } else if status == Status::BufError {
+            } else if rc == z::Z_BUF_ERROR {
                 return Err(Error::Codec {
                     codec: "gzip",
                     reason: "deflate made no progress".into(),
                 });
             }
         }
-        out.truncate(used_out);
+        drop(stream);
         Ok(Compressed { data: out, crc: zlib_rs::crc32::crc32(0, data), len: data.len() as u64 })
     }
 }
@@ -122,7 +225,7 @@ mod tests {
 
     fn gzip_serial(data: &[u8], level: u32) -> Vec<u8> {
         let mut out = header(level).to_vec();
-        let d = BlockDeflater::new(level);
+        let mut d = BlockDeflater::new(level);
         let mut crc = 0;
         let chunks: Vec<&[u8]> = data.chunks(GZIP_BLOCK).collect();
         let n = chunks.len().max(1);
@@ -153,6 +256,54 @@ mod tests {
         }
     }
 
+    /// The arena-backed state gives the bytes of a brand-new zlib-rs state, whatever the same
+    /// deflater compressed before (here: other data, other dictionaries, in reverse order).
+    #[test]
+    fn reused_deflater_matches_a_fresh_state() {
+        let mut x = 7u32;
+        let mut data = Vec::new();
+        while data.len() < 5 * GZIP_BLOCK + 1234 {
+            x = x.wrapping_mul(1664525).wrapping_add(1013904223);
+            match x >> 30 {
+                0 => data.extend_from_slice(&x.to_le_bytes()),
+                1 => data
+                    .extend_from_slice(format!("/usr/lib/lib{}.so.{}\n", x % 97, x % 7).as_bytes()),
+                _ => {
+                    let back = (x as usize >> 8) % 40_000 + 1;
+                    let from = data.len().saturating_sub(back);
+                    let piece = data[from..(from + (x as usize % 300)).min(data.len())].to_vec();
+                    data.extend_from_slice(&piece);
+                }
+            }
+        }
+        let blocks: Vec<&[u8]> = data.chunks(GZIP_BLOCK).collect();
+        let dict = |i: usize| if i == 0 { &[][..] } else { blocks[i - 1] };
+        for level in [0, 1, 6, 9] {
+            let fresh = |i: usize| {
+                let mut d = zlib_rs::Deflate::new(level as i32, false, 15);
+                if i > 0 {
+                    d.set_dictionary(&dict(i)[dict(i).len() - DICT_SIZE..]).unwrap();
+                }
+                let last = i + 1 == blocks.len();
+                let flush = if last {
+                    zlib_rs::DeflateFlush::Finish
+                } else {
+                    zlib_rs::DeflateFlush::SyncFlush
+                };
+                let mut out = vec![0; zlib_rs::compress_bound(blocks[i].len()) + 64];
+                d.compress(blocks[i], &mut out, flush).unwrap();
+                out.truncate(d.total_out() as usize);
+                out
+            };
+            let mut reused = BlockDeflater::new(level);
+            for i in (0..blocks.len()).rev() {
+                let last = i + 1 == blocks.len();
+                let ours = reused.compress(dict(i), blocks[i], last).unwrap();
+                assert_eq!(ours.data, fresh(i), "level {level}, block {i}");
+            }
+        }
+    }
+
     #[test]
     fn dictionary_helps() {
         // Two blocks with the same content: the second compresses to almost nothing when
@@ -164,7 +315,7 @@ mod tests {
                 (x >> 24) as u8
             })
             .collect();
-        let d = BlockDeflater::new(6);
+        let mut d = BlockDeflater::new(6);
         let without = d.compress(&[], &block, false).unwrap().data.len();
         let with = d.compress(&block, &block, false).unwrap().data.len();
         assert!(with * 10 < without, "with dict {with}, without {without}");
