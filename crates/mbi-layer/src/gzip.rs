@@ -8,7 +8,9 @@
 //! shapes the bytes (block size, dictionary size, level, window, memory level, strategy, header
 //! fields) is fixed, so the output is identical whatever the number of threads.
 
+use std::alloc::Layout;
 use std::ffi::{c_int, c_uint, c_void};
+use std::ptr::NonNull;
 
 use libz_rs_sys as z;
 
@@ -47,25 +49,53 @@ pub(crate) struct BlockDeflater {
 }
 
 /// A bump allocator over one fixed buffer, reset before every block.
+///
+/// The buffer is a raw allocation: zlib-rs keeps pointers into it while a block is compressed,
+/// so no Rust reference to the whole buffer may be made meanwhile.
 struct Arena {
-    buf: Box<[u8]>,
+    base: NonNull<u8>,
     used: usize,
+}
+
+// SAFETY: the arena owns its buffer; it moves between threads only with its deflater.
+unsafe impl Send for Arena {}
+
+impl Arena {
+    const LAYOUT: Layout = match Layout::from_size_align(ARENA_SIZE, 64) {
+        Ok(l) => l,
+        Err(_) => panic!("arena layout"),
+    };
+
+    fn new() -> Box<Arena> {
+        // SAFETY: the layout has a non-zero size.
+        let base = NonNull::new(unsafe { std::alloc::alloc(Self::LAYOUT) })
+            .unwrap_or_else(|| std::alloc::handle_alloc_error(Self::LAYOUT));
+        Box::new(Arena { base, used: 0 })
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `Arena::new` with this layout, freed once.
+        unsafe { std::alloc::dealloc(self.base.as_ptr(), Self::LAYOUT) };
+    }
 }
 
 /// zlib's `zalloc` over an [`Arena`]; null when the request does not fit (deflateInit2 then
 /// fails with `Z_MEM_ERROR`, reported as an error).
 unsafe extern "C" fn arena_alloc(opaque: *mut c_void, items: c_uint, size: c_uint) -> *mut c_void {
     // SAFETY: `opaque` is the `Arena` set up in `BlockDeflater::compress`, alive and not
-    // otherwise borrowed while zlib-rs runs.
+    // otherwise used while zlib-rs runs.
     let arena = unsafe { &mut *opaque.cast::<Arena>() };
     let Some(n) = (items as usize).checked_mul(size as usize) else {
         return std::ptr::null_mut();
     };
     let start = arena.used.next_multiple_of(64);
     match start.checked_add(n) {
-        Some(end) if end <= arena.buf.len() => {
+        Some(end) if end <= ARENA_SIZE => {
             arena.used = end;
-            arena.buf[start..end].as_mut_ptr().cast()
+            // SAFETY: `start < end <= ARENA_SIZE`: inside the buffer.
+            unsafe { arena.base.as_ptr().add(start) }.cast()
         }
         _ => std::ptr::null_mut(),
     }
@@ -102,10 +132,7 @@ impl Drop for Stream {
 
 impl BlockDeflater {
     pub(crate) fn new(level: u32) -> Self {
-        BlockDeflater {
-            level,
-            arena: Box::new(Arena { buf: vec![0; ARENA_SIZE].into_boxed_slice(), used: 0 }),
-        }
+        BlockDeflater { level, arena: Arena::new() }
     }
 
     /// Deflates `data`, the next block of the stream, primed with `dict` (the bytes right
