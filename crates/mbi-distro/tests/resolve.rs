@@ -195,6 +195,27 @@ fn virtual_packages() {
     }
 }
 
+/// Found by the `apt_resolve` fuzz target: a requested virtual name whose only provider
+/// dropped the `Provides` in its newest version installs the version that provides it.
+#[test]
+fn requested_virtual_package_takes_a_version_that_provides_it() {
+    let text = "\
+Package: impl
+Version: 2
+Provides: other
+
+Package: impl
+Version: 1
+Provides: api
+";
+    let u = universe(&[("s", text)]);
+    let r = install(&u, &["api"]).unwrap();
+    assert_eq!(set_of(&r), ["impl=1"]);
+    // Asked for by its own name, the newest version as usual.
+    let r = install(&u, &["impl"]).unwrap();
+    assert_eq!(set_of(&r), ["impl=2"]);
+}
+
 #[test]
 fn versioned_dependency_on_unversioned_provide_is_explained() {
     let text = "Package: needs\nVersion: 1\nDepends: api (>= 1)\n\nPackage: impl\nVersion: 1\nProvides: api\n";

@@ -82,8 +82,9 @@
 //! # Deliberate differences from apt
 //!
 //! - Where apt would give up or start removing packages, mbi searches all versions (step 3).
-//! - A requested virtual package with one provider installs that provider (as apt does);
-//!   with several, mbi refuses like apt (`AmbiguousVirtualPackage`).
+//! - A requested virtual package with one provider installs that provider (as apt does), in a
+//!   version that provides the name; with several, mbi refuses like apt
+//!   (`AmbiguousVirtualPackage`).
 //! - Among equally ranked providers apt falls back to its cache's internal package ids (the
 //!   order names first appear in the indexes); mbi takes the alphabetically first name, so the
 //!   result does not depend on the order of the indexes.
@@ -883,16 +884,20 @@ impl Resolver {
             }
         };
         let is_real = u.slot(slot).name == n;
+        // For a virtual name, only the provider's versions that provide it (a newer version
+        // may have dropped the Provides).
         let members = policy
             .allowed(slot)
             .iter()
             .copied()
             .filter(|&v| match &req.version {
-                None => true,
+                None if is_real => true,
                 Some((op, bound)) if is_real => op.matches(&u.pkg(v).version, bound),
-                Some((op, bound)) => u.pkg(v).provides.iter().any(|p| {
+                version => u.pkg(v).provides.iter().any(|p| {
                     p.name == req.name
-                        && universe::provided_version(p).is_some_and(|pv| op.matches(pv, bound))
+                        && version.as_ref().is_none_or(|(op, bound)| {
+                            universe::provided_version(p).is_some_and(|pv| op.matches(pv, bound))
+                        })
                 }),
             })
             .collect();
