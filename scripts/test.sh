@@ -50,4 +50,6 @@ if ! find_scanners python3 && ! find_scanners "$venv/bin/python"; then
     || echo "scripts/test.sh: syft/trivy unavailable; scanner checks will skip" >&2
 fi
 
+# The whole suite builds the examples, so the tests that run them must find them.
+[ $# -eq 0 ] && export MBI_TEST_REQUIRE_EXAMPLES=1
 exec cargo test --workspace --locked "$@"

@@ -63,7 +63,7 @@ pub struct Args {
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub level: Option<i32>,
 
-    /// Compression threads [default: the number of CPUs; at most 32 are used for gzip and
+    /// Compression threads [default: the number of CPUs; at most 16 are used for gzip and
     /// 6 for zstd, which keeps memory under 64 MiB]. The output never depends on it.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,

@@ -25,12 +25,15 @@ pub fn mbi() -> Command {
 
 /// A program of the root crate's `examples/`, as `cargo test` builds them next to the test
 /// binaries (`target/<profile>/examples/`). `None`, with a line saying so, when it was not
-/// built (`cargo test --test NAME` builds no examples; the README's test command does).
+/// built (`cargo test --test NAME` builds no examples); under `scripts/test.sh` (which sets
+/// `MBI_TEST_REQUIRE_EXAMPLES` and builds them) a missing example fails the test instead.
 pub fn example(name: &str) -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let path = exe.parent()?.parent()?.join("examples").join(name);
     if path.is_file() {
         Some(path)
+    } else if std::env::var_os("MBI_TEST_REQUIRE_EXAMPLES").is_some() {
+        panic!("example {name} was not built at {}", path.display());
     } else {
         eprintln!("SKIP example {name}: not built at {} (run the whole suite)", path.display());
         None

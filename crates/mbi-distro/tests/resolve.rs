@@ -214,6 +214,8 @@ Provides: api
     // Asked for by its own name, the newest version as usual.
     let r = install(&u, &["impl"]).unwrap();
     assert_eq!(set_of(&r), ["impl=2"]);
+    // Both at once cannot be had: an error, not a package that lacks the name.
+    assert!(install(&u, &["api", "impl=2"]).is_err());
 }
 
 #[test]

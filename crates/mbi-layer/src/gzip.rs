@@ -38,7 +38,7 @@ const ARENA_SIZE: usize = 384 * 1024;
 /// hash heads, so the state is the same whatever memory it is given.
 ///
 /// That memory comes from a buffer the deflater owns and hands out again for every block (a
-/// bump allocator behind zlib's `zalloc` hook). Allocating a fresh ~330 KiB state per block
+/// bump allocator behind zlib's `zalloc` hook). Allocating a fresh ~380 KiB state per block
 /// from the process allocator instead made glibc keep several MiB per worker thread (its
 /// per-thread arenas grow once its dynamic mmap threshold rises), which broke the 64 MiB bound
 /// above ~8 threads.

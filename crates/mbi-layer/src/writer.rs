@@ -82,12 +82,11 @@ impl LayerCompression {
     }
 }
 
-/// The most threads a gzip layer is compressed on. Each costs ~1.4 MiB of memory (the buffer
-/// its deflate states are built in, its output and its share of the blocks in flight): 32
-/// peak at 47–55 MiB for a 1 GiB layer, where 64 measured 80–81 MiB. More would not help much
-/// anyway: ~30 workers at zlib's level-6 speed already outrun the single tar producer, which
-/// reads the files and hashes the diff_id (SHA-256 is serial).
-pub const MAX_GZIP_THREADS: usize = 32;
+/// The most threads a gzip layer is compressed on. Each costs ~1.5–2 MiB of memory (the
+/// buffer its deflate states are built in, its output and its share of the blocks in flight):
+/// 16 peak at 34–39 MiB for a 1 GiB layer, 24 at 46–53 MiB and 32 at up to 63 MiB, too close
+/// to the 64 MiB bound.
+pub const MAX_GZIP_THREADS: usize = 16;
 
 /// The most threads a zstd layer is compressed on. Each holds a 4 MiB frame, with the next
 /// one waiting for it (~6.5 MiB with its output and context); 6 peak at 54 MiB for a
