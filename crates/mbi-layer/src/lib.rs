@@ -51,6 +51,7 @@ pub mod tar;
 mod tree;
 mod unpack;
 mod writer;
+mod zstd_frame;
 
 pub use error::{Error, Result};
 pub use gzip::{DICT_SIZE, GZIP_BLOCK};
@@ -64,5 +65,5 @@ pub use unpack::{
 };
 pub use writer::{
     Layer, LayerCompression, LayerOptions, LayerWriter, MAX_GZIP_THREADS, MAX_ZSTD_THREADS,
-    ZSTD_FRAME_SIZE,
 };
+pub use zstd_frame::ZSTD_FRAME_SIZE;

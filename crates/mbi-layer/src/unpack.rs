@@ -96,7 +96,9 @@ pub struct UnpackReport {
 ///
 /// Whiteouts delete lower-layer content (`.wh.x`), opaque markers (`.wh..wh..opq`) empty a
 /// directory of lower-layer content but keep what the same layer put there, as umoci does.
-/// Compressed input is read to its end so that its checksum is verified.
+/// Compressed input is read to its end so that its checksum is verified (gzip's CRC-32, and a
+/// zstd frame's when it has one). The blob's digest is the caller's to check
+/// ([`mbi_core::BlobStore::open_verified`]).
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {

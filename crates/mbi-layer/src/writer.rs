@@ -26,6 +26,7 @@ use crate::gzip::{self, BlockDeflater, Compressed, GZIP_BLOCK};
 use crate::scan::{FromDirOptions, ScanReport, walk_dir};
 use crate::tar::write::{Sink, TarEmitter, write_tree};
 use crate::tree::FileTree;
+use crate::zstd_frame::{FrameCompressor, ZSTD_FRAME_SIZE};
 
 /// How a layer is compressed, with its level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -558,68 +559,6 @@ fn consume_plain(inbound: Inbound<'_>, out: &mut dyn Write) -> Result<u64> {
     Err(incomplete())
 }
 
-fn zstd_error(what: &'static str) -> impl Fn(io::Error) -> Error {
-    move |e| Error::Codec { codec: "zstd", reason: format!("{what}: {e}") }
-}
-
-/// zstd's window log for `level` on inputs of unknown size (its default parameter table), set
-/// explicitly so a libzstd update cannot silently change it.
-pub(crate) fn zstd_window_log(level: i32) -> u32 {
-    match level {
-        ..=1 => 19,
-        2 => 20,
-        3..=8 => 21,
-        9..=16 => 22,
-        17..=19 => 23,
-        20 => 25,
-        21 => 26,
-        _ => 27,
-    }
-}
-
-/// Uncompressed bytes per zstd frame. Part of the output format.
-///
-/// A zstd layer is a sequence of independent frames, each holding this many bytes of the tar
-/// stream (the last one fewer), so any number of threads can compress them and always produce
-/// the same bytes. On a Debian root filesystem 4 MiB frames come out 0.5 % smaller than
-/// `zstd -3 -T2` (one frame of 2 MiB jobs would be 0.1 % larger than that), cost ~5 % less CPU
-/// than libzstd's own multithreading (no overlap to re-index, no copy into job buffers) and
-/// keep both cores busy. Every zstd decoder reads concatenated frames as one stream (RFC 8878,
-/// section 3.1).
-pub const ZSTD_FRAME_SIZE: usize = 4 << 20;
-
-/// Compresses whole frames at a fixed level with every frame parameter fixed: checksum on,
-/// content size on (each frame's size is known), no dictionary ID, long-distance matching off,
-/// explicit window log.
-pub(crate) struct FrameCompressor {
-    cctx: zstd::bulk::Compressor<'static>,
-}
-
-impl FrameCompressor {
-    pub(crate) fn new(level: i32) -> Result<Self> {
-        use zstd::zstd_safe::CParameter;
-        let err = zstd_error("setting up");
-        let mut cctx = zstd::bulk::Compressor::new(level).map_err(&err)?;
-        for p in [
-            CParameter::ChecksumFlag(true),
-            CParameter::ContentSizeFlag(true),
-            CParameter::DictIdFlag(false),
-            CParameter::EnableLongDistanceMatching(false),
-            CParameter::WindowLog(zstd_window_log(level)),
-        ] {
-            cctx.set_parameter(p).map_err(&err)?;
-        }
-        Ok(FrameCompressor { cctx })
-    }
-
-    /// One frame holding `data`.
-    pub(crate) fn compress(&mut self, data: &[u8]) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
-        self.cctx.compress_to_buffer(data, &mut out).map_err(zstd_error("compressing"))?;
-        Ok(out)
-    }
-}
-
 fn consume_zstd<'scope, 'env>(
     s: &'scope std::thread::Scope<'scope, 'env>,
     inbound: Inbound<'_>,
@@ -735,22 +674,6 @@ fn consume_gzip<'scope, 'env>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn explicit_zstd_parameters_match_the_default_tables() {
-        use zstd::zstd_safe::CParameter;
-        // Bigger than the window, so the window log matters.
-        let data: Vec<u8> =
-            (0..1_100_000u32).flat_map(|i| (i % 1000 + i / 7919).to_le_bytes()).collect();
-        for level in [1, 2, 3, 5, 7, 8, 9, 12, 15, 16, 17, 18, 19] {
-            let mut plain = zstd::bulk::Compressor::new(level).unwrap();
-            plain.set_parameter(CParameter::ChecksumFlag(true)).unwrap();
-            plain.set_parameter(CParameter::DictIdFlag(false)).unwrap();
-            let a = plain.compress(&data).unwrap();
-            let b = FrameCompressor::new(level).unwrap().compress(&data).unwrap();
-            assert_eq!(a, b, "level {level}: explicit parameters differ from libzstd's defaults");
-        }
-    }
 
     #[test]
     fn zstd_frames_decode_as_one_stream() {
