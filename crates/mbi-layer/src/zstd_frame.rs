@@ -47,8 +47,9 @@ const BLOCK_SPLITTER_LEVEL: zs::ZSTD_cParameter = zs::ZSTD_cParameter::ZSTD_c_ex
 /// The highest level that compresses without the pre-block splitter. Levels 1–4 use libzstd's
 /// fast and double-fast matchers, which are cheap enough that the splitter, new in libzstd
 /// 1.5.7, is a large share of the work: at level 3 on a Debian root file system it costs ~7 %
-/// of the whole layer's CPU time for a 1.6 % smaller layer. Without it these levels compress
-/// as zstd 1.5.4–1.5.6 did (within 0.05 % of `zstd -3` 1.5.4's size per frame). Higher levels,
+/// of the whole layer's CPU time for a 1.6 % smaller layer. Without it these levels work as
+/// in zstd 1.5.6 and earlier, which lack the splitter (each frame came out within 0.05 % of
+/// `zstd -3` 1.5.4's size). Higher levels,
 /// chosen for size, keep libzstd's choice.
 const MAX_LEVEL_WITHOUT_PRE_SPLITTER: i32 = 4;
 
