@@ -49,8 +49,7 @@ const BLOCK_SPLITTER_LEVEL: zs::ZSTD_cParameter = zs::ZSTD_cParameter::ZSTD_c_ex
 /// 1.5.7, is a large share of the work: at level 3 on a Debian root file system it costs ~7 %
 /// of the whole layer's CPU time for a 1.6 % smaller layer. Without it these levels work as
 /// in zstd 1.5.6 and earlier, which lack the splitter (each frame came out within 0.05 % of
-/// `zstd -3` 1.5.4's size). Higher levels,
-/// chosen for size, keep libzstd's choice.
+/// `zstd -3` 1.5.4's size). Higher levels, chosen for size, keep libzstd's choice.
 const MAX_LEVEL_WITHOUT_PRE_SPLITTER: i32 = 4;
 
 /// `ZSTD_ps_disable`, for on/off/auto parameters.
@@ -132,10 +131,11 @@ impl Drop for FrameCompressor {
 
 /// `code` if it is a size, the error libzstd names if it is an error code.
 fn check(code: usize, what: &'static str) -> Result<usize> {
-    // SAFETY: pure functions; ZSTD_getErrorName returns a static NUL-terminated string.
+    // SAFETY: a pure function of its argument.
     if unsafe { zs::ZSTD_isError(code) } == 0 {
         return Ok(code);
     }
+    // SAFETY: for an error code, ZSTD_getErrorName returns a static NUL-terminated string.
     let name = unsafe { CStr::from_ptr(zs::ZSTD_getErrorName(code)) };
     Err(codec_error(what, name.to_string_lossy().into_owned()))
 }
