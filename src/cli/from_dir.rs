@@ -152,7 +152,7 @@ fn compression(args: &Args) -> Result<LayerCompression, CliError> {
             level: u32::try_from(l).ok().filter(|l| *l <= 9).ok_or_else(|| bad("0 to 9"))?,
         },
         (CompressionArg::Zstd, None) => LayerCompression::DEFAULT_ZSTD,
-        (CompressionArg::Zstd, Some(l)) if (1..=19).contains(&l) => {
+        (CompressionArg::Zstd, Some(l)) if LayerCompression::ZSTD_LEVELS.contains(&l) => {
             LayerCompression::Zstd { level: l }
         }
         (CompressionArg::Zstd, Some(_)) => return Err(bad("1 to 19")),

@@ -78,7 +78,7 @@ impl FromStr for CompressionSpec {
             Some((n, l)) => (n, Some(l)),
             None => (s, None),
         };
-        let bad = || format!("invalid compression {s:?}: expected gzip[:1-9], zstd[:1-22] or none");
+        let bad = || format!("invalid compression {s:?}: expected gzip[:1-9], zstd[:1-19] or none");
         match name {
             "gzip" => {
                 let l = level.map_or(Ok(6), |l| l.parse().map_err(|_| bad()))?;
@@ -89,7 +89,7 @@ impl FromStr for CompressionSpec {
             }
             "zstd" => {
                 let l = level.map_or(Ok(3), |l| l.parse().map_err(|_| bad()))?;
-                if !(1..=22).contains(&l) {
+                if !mbi_layer::LayerCompression::ZSTD_LEVELS.contains(&l) {
                     return Err(bad());
                 }
                 Ok(CompressionSpec::Zstd(l))
@@ -534,6 +534,17 @@ fn line_of(text: &str, key: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zstd_levels_are_those_a_layer_can_be_written_at() {
+        assert_eq!("zstd:19".parse::<CompressionSpec>(), Ok(CompressionSpec::Zstd(19)));
+        assert_eq!("zstd:1".parse::<CompressionSpec>(), Ok(CompressionSpec::Zstd(1)));
+        // Refused here, not after the packages were fetched and installed.
+        for bad in ["zstd:20", "zstd:22", "zstd:0", "zstd:-1"] {
+            let e = bad.parse::<CompressionSpec>().unwrap_err();
+            assert!(e.contains("zstd[:1-19]"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn parses_the_documented_example() {

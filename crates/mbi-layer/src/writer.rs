@@ -51,6 +51,8 @@ impl LayerCompression {
     pub const DEFAULT_GZIP: LayerCompression = LayerCompression::Gzip { level: 6 };
     /// zstd at level 3, zstd(1)'s default.
     pub const DEFAULT_ZSTD: LayerCompression = LayerCompression::Zstd { level: 3 };
+    /// The zstd levels a layer can be written at.
+    pub const ZSTD_LEVELS: std::ops::RangeInclusive<i32> = 1..=19;
 
     /// The compression family, as media types know it.
     pub fn kind(&self) -> Compression {
@@ -72,10 +74,10 @@ impl LayerCompression {
                 option: "gzip level",
                 reason: format!("{level} is not in 0..=9"),
             }),
-            LayerCompression::Zstd { level } if !(1..=19).contains(&level) => {
+            LayerCompression::Zstd { level } if !Self::ZSTD_LEVELS.contains(&level) => {
                 Err(Error::InvalidOption {
                     option: "zstd level",
-                    reason: format!("{level} is not in 1..=19"),
+                    reason: format!("{level} is not in {:?}", Self::ZSTD_LEVELS),
                 })
             }
             _ => Ok(()),
