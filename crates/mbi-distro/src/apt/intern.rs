@@ -321,7 +321,7 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     word(a, n - 8) == word(b, n - 8)
 }
 
-/// The slots of an open-addressing table shared by [`Interner`] and [`SpanIndex`]: linear
+/// The slots of [`Interner`]'s open-addressing table: linear
 /// probing over a power-of-two table of 8-byte slots `(hash >> 32, id + 1)` (`0` marks an
 /// empty slot), so a probe that does not match rarely looks at the text behind an id, and the
 /// table stays small enough for the cache. The owner keeps each id's text and full hash.
@@ -436,50 +436,127 @@ impl Interner {
     }
 }
 
+/// Asks the CPU to start loading the cache line of `item` (a hint with no effect on results;
+/// nothing on architectures other than x86_64).
+#[inline]
+fn prefetch<T>(item: Option<&T>) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(item) = item {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: SSE, which `prefetcht0` belongs to, is part of every x86_64 CPU; a prefetch
+        // reads nothing the program sees and cannot fault.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(item).cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = item;
+}
+
 /// Finds, among the spans of one input seen before, one with the same bytes as a new span:
-/// how the `Packages` parser parses each distinct relationship text once. A [`TagSlots`]
-/// table kept at most three quarters full: the slots are small and probes compare tags, so a
-/// small table that stays in the cache beats short probe sequences.
+/// how the `Packages` parser parses each distinct relationship text once.
+///
+/// Most lookups find a text met before, so a lookup must touch little memory: one 16-byte
+/// slot of an open-addressing table (linear probing, at most three quarters full) holds the
+/// tag (`hash >> 32`), the id and where the text is in a packed copy of the distinct texts.
+/// Comparing there, not at the text's first place in the input (megabytes back, long out of
+/// the cache), is what makes a lookup cheap.
 pub(crate) struct SpanIndex {
-    slots: TagSlots,
-    /// The span and hash each id was inserted with (ids never inserted hold zeros).
-    spans: Vec<(usize, usize, u64)>,
+    /// A power-of-two number of slots; `id1 == 0` marks an empty one.
+    slots: Vec<SpanSlot>,
+    len: usize,
+    /// The distinct texts, one after another.
+    text: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct SpanSlot {
+    tag: u32,
+    /// The id plus one.
+    id1: u32,
+    /// `text[at..at + len]` is the slot's text.
+    at: u32,
+    len: u32,
 }
 
 impl SpanIndex {
     /// An index sized for about `spans` distinct texts.
     pub(crate) fn with_capacity(spans: usize) -> Self {
-        SpanIndex { slots: TagSlots::with_capacity(spans, 3), spans: Vec::with_capacity(spans) }
+        let cap = (spans.max(8) * 4 / 3).next_power_of_two();
+        SpanIndex {
+            slots: vec![SpanSlot::default(); cap],
+            len: 0,
+            // Distinct texts average ~25 bytes.
+            text: Vec::with_capacity(spans * 25),
+        }
     }
 
     /// The id of a span inserted before whose bytes equal `data[start..end]` (`hash` is
     /// [`hash_span`] of it).
     #[inline]
     pub(crate) fn find(&self, data: &[u8], hash: u64, start: usize, end: usize) -> Option<u32> {
-        let text = data.get(start..end)?;
-        self.slots.find(hash, |id| {
-            self.spans
-                .get(id as usize)
-                .and_then(|&(s, e, _)| data.get(s..e))
-                .is_some_and(|t| bytes_eq(t, text))
-        })
+        let key = data.get(start..end)?;
+        let mask = self.slots.len() - 1;
+        let tag = (hash >> 32) as u32;
+        let mut i = hash as usize & mask;
+        loop {
+            let s = *self.slots.get(i)?;
+            let id = s.id1.checked_sub(1)?;
+            if s.tag == tag
+                && s.len as usize == key.len()
+                && self
+                    .text
+                    .get(s.at as usize..s.at as usize + key.len())
+                    .is_some_and(|t| bytes_eq(t, key))
+            {
+                return Some(id);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Starts loading the slot where a lookup of `hash` begins, so that several lookups'
+    /// cache misses overlap instead of following one another. Only a hint: it changes no
+    /// result.
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u64) {
+        prefetch(self.slots.get(hash as usize & (self.slots.len() - 1)));
     }
 
     /// Records that `id` stands for the text of `data[start..end]` (`hash` is [`hash_span`]
-    /// of it). Ids up to `u32::MAX - 1`; a larger one is not recorded.
-    pub(crate) fn insert(&mut self, hash: u64, id: u32, start: usize, end: usize) {
-        if id == u32::MAX {
+    /// of it). Ids up to `u32::MAX - 1`, and up to 4 GiB of distinct text; past that, new
+    /// texts are not recorded (and are parsed again when met again).
+    pub(crate) fn insert(&mut self, data: &[u8], hash: u64, id: u32, start: usize, end: usize) {
+        let Some(bytes) = data.get(start..end) else { return };
+        let (Some(id1), Ok(at), Ok(len)) =
+            (id.checked_add(1), u32::try_from(self.text.len()), u32::try_from(bytes.len()))
+        else {
+            return;
+        };
+        if at.checked_add(len).is_none() {
             return;
         }
-        let i = id as usize;
-        if self.spans.len() <= i {
-            self.spans.resize(i + 1, (0, 0, 0));
+        self.text.extend_from_slice(bytes);
+        self.place(SpanSlot { tag: (hash >> 32) as u32, id1, at, len }, hash);
+        self.len += 1;
+        if self.len * 4 > self.slots.len() * 3 {
+            let bigger = vec![SpanSlot::default(); self.slots.len() * 2];
+            let old = std::mem::replace(&mut self.slots, bigger);
+            for s in old.into_iter().filter(|s| s.id1 != 0) {
+                let at = s.at as usize;
+                self.place(s, hash_span(&self.text, at, at + s.len as usize));
+            }
         }
-        if let Some(s) = self.spans.get_mut(i) {
-            *s = (start, end, hash);
+    }
+
+    fn place(&mut self, slot: SpanSlot, hash: u64) {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        while let Some(s) = self.slots.get_mut(i) {
+            if s.id1 == 0 {
+                *s = slot;
+                return;
+            }
+            i = (i + 1) & mask;
         }
-        let spans = &self.spans;
-        self.slots.insert(hash, id, |id| spans.get(id as usize).map(|s| s.2));
     }
 }
 
@@ -566,7 +643,7 @@ mod tests {
         let h = |s: usize, e: usize| hash_span(data, s, e);
         let mut idx = SpanIndex::with_capacity(1);
         assert_eq!(idx.find(data, h(0, 15), 0, 15), None);
-        idx.insert(h(0, 15), 0, 0, 15);
+        idx.insert(data, h(0, 15), 0, 0, 15);
         assert_eq!(idx.find(data, h(16, 31), 16, 31), Some(0));
         assert_eq!(idx.find(data, h(32, 47), 32, 47), None);
         // A prefix of a known text is another text.
@@ -581,7 +658,7 @@ mod tests {
             })
             .collect();
         for (n, &(s, e)) in spans.iter().enumerate() {
-            idx.insert(h(s, e), 2 * n as u32 + 5, s, e);
+            idx.insert(data, h(s, e), 2 * n as u32 + 5, s, e);
         }
         for (n, &(s, e)) in spans.iter().enumerate() {
             assert_eq!(idx.find(data, h(s, e), s, e), Some(2 * n as u32 + 5), "{n}");

@@ -46,6 +46,12 @@ impl PackageName {
         }
     }
 
+    /// An empty name that the `Packages` parser holds in place of a long name until the
+    /// chunk's shared copy of its long names exists; never handed out.
+    pub(crate) fn pending() -> Self {
+        PackageName(SharedStr::empty())
+    }
+
     /// Wraps text already checked with [`is_package_name`] (the parser's interner).
     pub(crate) fn from_checked(s: SharedStr) -> Self {
         debug_assert!(is_package_name(s.as_bytes()));
