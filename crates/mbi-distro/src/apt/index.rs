@@ -45,7 +45,7 @@ use std::sync::Arc;
 use memchr::memchr;
 
 use crate::Error;
-use crate::apt::intern::{Interner, SharedStr, SpanIndex, hash_span};
+use crate::apt::intern::{Interner, SharedStr, SpanHash, SpanIndex, hash_span, tail_word};
 use crate::apt::package::{BinaryPackage, IndexOrigin, MultiArch, Priority, Sha256};
 use crate::apt::relation::{
     Alternatives, ArchQualifier, PackageName, Relation, RelationVec, SharedSlice, SliceArena,
@@ -393,6 +393,51 @@ impl Iterator for Newlines<'_> {
         self.mask &= self.mask - 1;
         Some(self.base + i)
     }
+}
+
+/// The comma-separated item of `data[i..end]` that starts at `i`: its span without surrounding
+/// whitespace, the [`hash_span`] of that, and where the item ends (its comma, or `end`). One
+/// pass eight bytes at a time both finds the comma and hashes the words before it; only an
+/// item with whitespace before its comma (not how indexes are written) is hashed again.
+#[inline]
+fn next_item(data: &[u8], mut i: usize, end: usize) -> (usize, usize, u64, usize) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    while i < end && data.get(i).is_some_and(|&c| is_ws(c)) {
+        i += 1;
+    }
+    let start = i;
+    let mut h = SpanHash::new();
+    let mut p = start;
+    let comma = loop {
+        let word = if p + 8 <= end { data.get(p..p + 8) } else { None };
+        let Some(w) = word.and_then(|w| <[u8; 8]>::try_from(w).ok()).map(u64::from_le_bytes) else {
+            // Fewer than eight bytes left before `end`.
+            let comma = find_byte::<b','>(data, p, end);
+            if comma > p {
+                h = h.word(tail_word(data, p, comma));
+            }
+            break comma;
+        };
+        let x = w ^ (ONES * u64::from(b','));
+        // Bytes equal to ',' are now zero; the lowest flagged byte is the first of them.
+        let z = x.wrapping_sub(ONES) & !x & HIGHS;
+        if z == 0 {
+            h = h.word(w);
+            p += 8;
+            continue;
+        }
+        let j = (z.trailing_zeros() / 8) as usize;
+        if j > 0 {
+            h = h.word(w & (u64::MAX >> (64 - 8 * j)));
+        }
+        break p + j;
+    };
+    if comma > start && data.get(comma - 1).is_some_and(|&c| is_ws(c)) {
+        let (s, e) = trim_span(data, start, comma);
+        return (s, e, hash_span(data, s, e), comma);
+    }
+    (start, comma, h.finish(comma - start), comma)
 }
 
 /// `[A-Za-z0-9+.-]`: bytes of a package name.
@@ -826,9 +871,7 @@ impl<'a> Parser<'a> {
         let index = if k < GROUP_FIELDS { &self.group_index } else { &self.rel_index };
         let mut i = start;
         loop {
-            let comma = find_byte::<b','>(data, i, end);
-            let (s, e) = trim_span(data, i, comma);
-            let hash = hash_span(data, s, e);
+            let (s, e, hash, comma) = next_item(data, i, end);
             index.prefetch(hash);
             self.items.push((s, e, hash));
             if comma == end {
@@ -1316,6 +1359,35 @@ mod tests {
                 assert_eq!(p.breaks.to_vec(), flat(&v[(i + 3) % 4]).unwrap());
                 assert_eq!(p.provides.to_vec(), want_provides);
                 assert!(p.pre_depends.is_empty() && p.replaces.is_empty());
+            }
+        }
+    }
+
+    /// One pass that finds an item's comma and hashes it gives what finding the comma,
+    /// trimming and hashing one after another gives.
+    #[test]
+    fn next_item_is_find_trim_hash() {
+        let mut seed = 7u64;
+        let alphabet = b"ab,, (>=)|\t\n\r:~-0123456789";
+        for len in 0..200 {
+            let text: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    alphabet[(seed >> 33) as usize % alphabet.len()]
+                })
+                .collect();
+            for end in [text.len(), text.len().saturating_sub(3)] {
+                let mut i = 0;
+                loop {
+                    let comma = find_byte::<b','>(&text, i, end);
+                    let (s, e) = trim_span(&text, i, comma);
+                    let want = (s, e, hash_span(&text, s, e), comma);
+                    assert_eq!(next_item(&text, i, end), want, "{:?} at {i}", text);
+                    if comma == end {
+                        break;
+                    }
+                    i = comma + 1;
+                }
             }
         }
     }

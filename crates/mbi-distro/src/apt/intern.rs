@@ -272,29 +272,61 @@ fn mix(h: u64, w: u64) -> u64 {
 /// from `data` when it extends far enough, and masked, which avoids a byte loop.
 #[inline]
 pub(crate) fn hash_span(data: &[u8], start: usize, end: usize) -> u64 {
-    let mut h = (end - start) as u64;
+    let mut h = SpanHash::new();
     let mut p = start;
     while p + 8 <= end {
         if let Some(w) = data.get(p..p + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) {
-            h = mix(h, u64::from_le_bytes(w));
+            h = h.word(u64::from_le_bytes(w));
         }
         p += 8;
     }
-    let rem = end - p;
-    if rem > 0 {
-        let w = match data.get(p..p + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) {
-            Some(w) => u64::from_le_bytes(w) & (u64::MAX >> (64 - 8 * rem)),
-            None => {
-                let mut buf = [0u8; 8];
-                for (d, s) in buf.iter_mut().zip(data.get(p..end).unwrap_or_default()) {
-                    *d = *s;
-                }
-                u64::from_le_bytes(buf)
-            }
-        };
-        h = mix(h, w);
+    if p < end {
+        h = h.word(tail_word(data, p, end));
     }
-    h ^ (h >> 31)
+    h.finish(end - start)
+}
+
+/// `data[start..end]` (fewer than 8 bytes) as a little-endian word, zero above them.
+#[inline]
+pub(crate) fn tail_word(data: &[u8], start: usize, end: usize) -> u64 {
+    let rem = end - start;
+    match data.get(start..start + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) {
+        Some(w) => u64::from_le_bytes(w) & (u64::MAX >> (64 - 8 * rem)),
+        None => {
+            let mut buf = [0u8; 8];
+            for (d, s) in buf.iter_mut().zip(data.get(start..end).unwrap_or_default()) {
+                *d = *s;
+            }
+            u64::from_le_bytes(buf)
+        }
+    }
+}
+
+/// [`hash_span`] fed a word at a time, for a scan that hashes a span while it looks for its
+/// end: the span's words in order (the last one masked by [`tail_word`], and none for an
+/// empty span), then its length.
+#[derive(Clone, Copy)]
+pub(crate) struct SpanHash(u64);
+
+impl SpanHash {
+    /// The hash of nothing yet.
+    #[inline]
+    pub(crate) const fn new() -> Self {
+        SpanHash(0)
+    }
+
+    /// Feeds the next eight bytes (or the masked last few).
+    #[inline]
+    pub(crate) fn word(self, w: u64) -> Self {
+        SpanHash(mix(self.0, w))
+    }
+
+    /// The hash of a span of `len` bytes that was fed whole.
+    #[inline]
+    pub(crate) fn finish(self, len: usize) -> u64 {
+        let h = mix(self.0, len as u64);
+        h ^ (h >> 31)
+    }
 }
 
 /// `a == b` for the short strings the parser compares, eight bytes at a time (a call to
