@@ -1,10 +1,13 @@
 //! Cheap strings for the ~450,000 names, versions and labels of a `Packages` index.
 //!
 //! [`SharedStr`] stores a string of up to 22 bytes inline (about four names in five) and a
-//! longer one as a shared `Arc<str>`; the per-parse [`Interner`] makes every occurrence of a
-//! long string in one parse share one allocation. So a parsed name costs a 24-byte copy or a
-//! hash lookup plus a reference-count increment, never its own allocation (and, later, free).
-//! Nothing is global: two parses share nothing.
+//! longer one as a shared `Arc<str>` or as a range of a buffer many strings share. The
+//! `Packages` parser packs the long names of a chunk's relations (and its file names) into
+//! such buffers, and the per-parse [`Interner`] makes every occurrence of another long string
+//! (a `Source`, say) share one allocation. So a parsed name costs a 24-byte copy, a copy into
+//! a shared buffer, or a hash lookup plus a reference-count increment, never its own
+//! allocation (and, later, free). [`SpanIndex`] finds a relationship text met before, so it
+//! is parsed once. Nothing is global: two parses share nothing.
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
