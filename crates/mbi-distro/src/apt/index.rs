@@ -1373,6 +1373,27 @@ mod tests {
         }
     }
 
+    /// Newlines from 64-byte bit masks are the newlines, in order, for any length and
+    /// alignment of the input (whole blocks, a partial last block, none at all).
+    #[test]
+    fn newlines_are_memchr_newlines() {
+        let mut seed = 11u64;
+        let bytes: Vec<u8> = (0..700)
+            .map(|_| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                if (seed >> 60) < 3 { b'\n' } else { b'a' + (seed >> 59) as u8 % 26 }
+            })
+            .collect();
+        for start in [0, 1, 7, 63, 64, 65] {
+            for len in (0..bytes.len() - start).step_by(13).chain([0, 64, 128, 129]) {
+                let data = &bytes[start..start + len];
+                let want: Vec<usize> = memchr::memchr_iter(b'\n', data).collect();
+                assert_eq!(Newlines::new(data).collect::<Vec<_>>(), want, "{start} {len}");
+            }
+        }
+        assert_eq!(Newlines::new(&[b'\n'; 128]).count(), 128);
+    }
+
     /// One pass that finds an item's comma and hashes it gives what finding the comma,
     /// trimming and hashing one after another gives.
     #[test]
