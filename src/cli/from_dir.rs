@@ -155,7 +155,10 @@ fn compression(args: &Args) -> Result<LayerCompression, CliError> {
         (CompressionArg::Zstd, Some(l)) if LayerCompression::ZSTD_LEVELS.contains(&l) => {
             LayerCompression::Zstd { level: l }
         }
-        (CompressionArg::Zstd, Some(_)) => return Err(bad("1 to 19")),
+        (CompressionArg::Zstd, Some(_)) => {
+            let r = LayerCompression::ZSTD_LEVELS;
+            return Err(bad(&format!("{} to {}", r.start(), r.end())));
+        }
         (CompressionArg::None, None) => LayerCompression::None,
         (CompressionArg::None, Some(_)) => {
             return Err(CliError::usage("--level needs --compression gzip or zstd"));

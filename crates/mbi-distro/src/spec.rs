@@ -78,7 +78,14 @@ impl FromStr for CompressionSpec {
             Some((n, l)) => (n, Some(l)),
             None => (s, None),
         };
-        let bad = || format!("invalid compression {s:?}: expected gzip[:1-9], zstd[:1-19] or none");
+        let bad = || {
+            let z = mbi_layer::LayerCompression::ZSTD_LEVELS;
+            format!(
+                "invalid compression {s:?}: expected gzip[:1-9], zstd[:{}-{}] or none",
+                z.start(),
+                z.end()
+            )
+        };
         match name {
             "gzip" => {
                 let l = level.map_or(Ok(6), |l| l.parse().map_err(|_| bad()))?;

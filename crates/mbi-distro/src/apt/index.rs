@@ -798,7 +798,7 @@ impl<'a> Parser<'a> {
             let f = RELATION_FIELDS[k];
             let Some((s, e)) = span(f) else { return Ok(SharedSlice::new()) };
             let start = self.groups.ids.len();
-            if self.fast_groups(k).is_none() {
+            if self.fast_items::<Alternatives>(k).is_none() {
                 parse_in_full(&mut self.groups, start, &data[s..e], |t| parse_relations(field, t))
                     .map_err(|r| err(Some(f), r))?;
             }
@@ -811,7 +811,7 @@ impl<'a> Parser<'a> {
             let f = RELATION_FIELDS[k];
             let Some((s, e)) = span(f) else { return Ok(SharedSlice::new()) };
             let start = self.rels.ids.len();
-            if self.fast_list(k).is_none() {
+            if self.fast_items::<Relation>(k).is_none() {
                 parse_in_full(&mut self.rels, start, &data[s..e], |t| {
                     parse_relation_list(field, t)
                 })
@@ -895,14 +895,14 @@ impl<'a> Parser<'a> {
     }
 
     /// The fast path for relation fields as Packages indexes write them: `name[:arch]
-    /// [(op version)]` alternatives separated by `|` and `,`, for the `k`th of
-    /// [`RELATION_FIELDS`] (split by [`Parser::split_field`]). Each group's text is looked
-    /// up among the chunk's groups first and parsed only when new; its index is appended to
-    /// the chunk's group indexes. Returns `None` for anything else (architecture restrictions,
+    /// [(op version)]` alternatives separated by `|` (groups only) and `,`, for the `k`th of
+    /// [`RELATION_FIELDS`] (split by [`Parser::split_field`]). Each item's text is looked
+    /// up among the chunk's items of its kind (groups, or flat-list relations) first and
+    /// parsed only when new; its index is appended to the chunk's indexes of that kind. Returns `None` for anything else (architecture restrictions,
     /// build profiles, odd syntax, errors), having appended part of the field: the caller
     /// truncates and uses the general parser, so results and error messages are the general
     /// parser's.
-    fn fast_groups(&mut self, k: usize) -> Option<()> {
+    fn fast_items<T: FastItem>(&mut self, k: usize) -> Option<()> {
         let data = self.data;
         let (begin, end) = self.item_ranges[k];
         for n in begin..end {
@@ -910,31 +910,30 @@ impl<'a> Parser<'a> {
             if s == e {
                 return None;
             }
-            let id = match self.group_index.find(data, hash, s, e) {
+            let id = match T::tables(self).1.find(data, hash, s, e) {
                 Some(id) => id,
                 None => {
+                    let item = u32::try_from(T::tables(self).0.items.len()).ok()?;
                     let mark = (self.long_names.len(), self.long_name_uses.len());
-                    let item = self.groups.items.len();
                     let Some(id) =
-                        self.fast_group(item, s, e).and_then(|g| push_item(&mut self.groups, g))
+                        T::parse(self, item, s, e).and_then(|x| push_item(T::tables(self).0, x))
                     else {
                         self.forget_long_names(mark);
                         return None;
                     };
-                    self.group_index.insert(data, hash, id, s, e);
+                    T::tables(self).1.insert(data, hash, id, s, e);
                     id
                 }
             };
-            self.groups.ids.push(id);
+            T::tables(self).0.ids.push(id);
         }
         Some(())
     }
 
     /// One group of alternatives, `data[start..end]` exactly, on the fast path, to be the
     /// `item`th of the chunk's groups.
-    fn fast_group(&mut self, item: usize, start: usize, end: usize) -> Option<Alternatives> {
+    fn fast_group(&mut self, item: u32, start: usize, end: usize) -> Option<Alternatives> {
         let b = self.data.get(..end)?;
-        let item = u32::try_from(item).ok()?;
         let (rel, mut next) = self.fast_relation(b, start, NameOwner::Group { item, alt: 0 })?;
         match b.get(next) {
             None => return Some(Alternatives(RelationVec::one(rel))),
@@ -953,38 +952,6 @@ impl<'a> Parser<'a> {
                 Some(_) => return None,
             }
         }
-    }
-
-    /// [`Parser::fast_groups`] for fields without alternatives (the chunk's relations).
-    fn fast_list(&mut self, k: usize) -> Option<()> {
-        let data = self.data;
-        let (begin, end) = self.item_ranges[k];
-        for n in begin..end {
-            let (s, e, hash) = self.items[n];
-            if s == e {
-                return None;
-            }
-            let id = match self.rel_index.find(data, hash, s, e) {
-                Some(id) => id,
-                None => {
-                    let mark = (self.long_names.len(), self.long_name_uses.len());
-                    let owner =
-                        NameOwner::Relation { item: u32::try_from(self.rels.items.len()).ok()? };
-                    let Some(id) = self
-                        .fast_relation(data.get(..e)?, s, owner)
-                        .filter(|&(_, next)| next == e)
-                        .and_then(|(rel, _)| push_item(&mut self.rels, rel))
-                    else {
-                        self.forget_long_names(mark);
-                        return None;
-                    };
-                    self.rel_index.insert(data, hash, id, s, e);
-                    id
-                }
-            };
-            self.rels.ids.push(id);
-        }
-        Some(())
     }
 
     /// The name `data[start..end]`, too long to store inline: [`PackageName::pending`], with
@@ -1061,6 +1028,41 @@ impl<'a> Parser<'a> {
             i = skip_ws(b, i + 1);
         }
         Some((Relation { name, arch_qualifier, version, arch_restrictions: Vec::new() }, i))
+    }
+}
+
+/// What the `Packages` parser's fast path shares by text within a chunk: groups of
+/// alternatives (`Depends`, …) and the relations of flat lists (`Conflicts`, …).
+trait FastItem: Sized {
+    /// The chunk's distinct items of this kind and the index that finds them by text.
+    fn tables<'p>(p: &'p mut Parser<'_>) -> (&'p mut SliceTable<Self>, &'p mut SpanIndex);
+    /// `data[start..end]`, exactly, parsed on the fast path as the `item`th of its kind.
+    fn parse(p: &mut Parser<'_>, item: u32, start: usize, end: usize) -> Option<Self>;
+}
+
+impl FastItem for Alternatives {
+    #[inline]
+    fn tables<'p>(p: &'p mut Parser<'_>) -> (&'p mut SliceTable<Self>, &'p mut SpanIndex) {
+        (&mut p.groups, &mut p.group_index)
+    }
+
+    #[inline]
+    fn parse(p: &mut Parser<'_>, item: u32, start: usize, end: usize) -> Option<Self> {
+        p.fast_group(item, start, end)
+    }
+}
+
+impl FastItem for Relation {
+    #[inline]
+    fn tables<'p>(p: &'p mut Parser<'_>) -> (&'p mut SliceTable<Self>, &'p mut SpanIndex) {
+        (&mut p.rels, &mut p.rel_index)
+    }
+
+    #[inline]
+    fn parse(p: &mut Parser<'_>, item: u32, start: usize, end: usize) -> Option<Self> {
+        let b = p.data.get(..end)?;
+        let (rel, next) = p.fast_relation(b, start, NameOwner::Relation { item })?;
+        (next == end).then_some(rel)
     }
 }
 
@@ -1196,7 +1198,7 @@ mod tests {
         let o = origin();
         let mut p = Parser::new(t.as_bytes(), &o, 0);
         p.split_field(1, 0, t.len());
-        p.fast_groups(1)?;
+        p.fast_items::<Alternatives>(1)?;
         let n = p.groups.ids.len();
         p.finish();
         Some(SharedSlice::span(&p.group_arena, 0, n).to_vec())
@@ -1206,7 +1208,7 @@ mod tests {
         let o = origin();
         let mut p = Parser::new(t.as_bytes(), &o, 0);
         p.split_field(3, 0, t.len());
-        p.fast_list(3)?;
+        p.fast_items::<Relation>(3)?;
         let n = p.rels.ids.len();
         p.finish();
         Some(SharedSlice::span(&p.rel_arena, 0, n).to_vec())

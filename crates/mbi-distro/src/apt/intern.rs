@@ -292,6 +292,7 @@ pub(crate) fn hash_span(data: &[u8], start: usize, end: usize) -> u64 {
 /// `data[start..end]` (fewer than 8 bytes) as a little-endian word, zero above them.
 #[inline]
 pub(crate) fn tail_word(data: &[u8], start: usize, end: usize) -> u64 {
+    debug_assert!(start < end && end - start < 8);
     let rem = end - start;
     match data.get(start..start + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) {
         Some(w) => u64::from_le_bytes(w) & (u64::MAX >> (64 - 8 * rem)),
@@ -356,62 +357,80 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     word(a, n - 8) == word(b, n - 8)
 }
 
-/// The slots of [`Interner`]'s open-addressing table: linear
-/// probing over a power-of-two table of 8-byte slots `(hash >> 32, id + 1)` (`0` marks an
-/// empty slot), so a probe that does not match rarely looks at the text behind an id, and the
-/// table stays small enough for the cache. The owner keeps each id's text and full hash.
-struct TagSlots {
-    slots: Vec<(u32, u32)>,
+/// The slots of an open-addressing table shared by [`Interner`] and [`SpanIndex`]: linear
+/// probing over a power-of-two table of small slots `(hash >> 32, id + 1, extra)` (id `0`
+/// marks an empty slot), so a probe that does not match rarely looks at the text behind an
+/// id, and the table stays small enough for the cache. `extra` is what the owner wants at
+/// hand without a second memory access ([`SpanIndex`]: where the text is); the owner keeps
+/// the texts.
+struct TagSlots<P = ()> {
+    slots: Vec<Slot<P>>,
     len: usize,
     /// Grows past `len * 4 > slots * max_quarters`.
     max_quarters: usize,
 }
 
-impl TagSlots {
+#[derive(Clone, Copy, Default)]
+struct Slot<P> {
+    tag: u32,
+    /// The id plus one; 0 for an empty slot.
+    id1: u32,
+    extra: P,
+}
+
+impl<P: Copy + Default> TagSlots<P> {
     /// Slots for about `items` ids, kept at most `max_quarters`/4 full.
     fn with_capacity(items: usize, max_quarters: usize) -> Self {
         let cap = (items.max(8) * 4 / max_quarters).next_power_of_two();
-        TagSlots { slots: vec![(0, 0); cap], len: 0, max_quarters }
+        TagSlots { slots: vec![Slot::default(); cap], len: 0, max_quarters }
     }
 
     /// The first id in `hash`'s probe sequence whose tag matches and for which `same` holds.
     #[inline]
-    fn find(&self, hash: u64, mut same: impl FnMut(u32) -> bool) -> Option<u32> {
+    fn find(&self, hash: u64, mut same: impl FnMut(u32, P) -> bool) -> Option<u32> {
         let mask = self.slots.len() - 1;
         let tag = (hash >> 32) as u32;
         let mut i = hash as usize & mask;
         loop {
-            let &(t, id1) = self.slots.get(i)?;
-            let id = id1.checked_sub(1)?;
-            if t == tag && same(id) {
+            let s = *self.slots.get(i)?;
+            let id = s.id1.checked_sub(1)?;
+            if s.tag == tag && same(id, s.extra) {
                 return Some(id);
             }
             i = (i + 1) & mask;
         }
     }
 
-    /// Adds `id` (at most `u32::MAX - 1`); `hash_of` gives every id's hash when the table grows.
-    fn insert(&mut self, hash: u64, id: u32, hash_of: impl Fn(u32) -> Option<u64>) {
+    /// Starts loading the slot where a lookup of `hash` begins, so that several lookups'
+    /// cache misses overlap instead of following one another.
+    #[inline]
+    fn prefetch(&self, hash: u64) {
+        prefetch(self.slots.get(hash as usize & (self.slots.len() - 1)));
+    }
+
+    /// Adds `id` (at most `u32::MAX - 1`); `hash_of` gives every slot's hash when the table
+    /// grows.
+    fn insert(&mut self, hash: u64, id: u32, extra: P, hash_of: impl Fn(u32, P) -> Option<u64>) {
         let Some(id1) = id.checked_add(1) else { return };
-        self.place(hash, id1);
+        self.place(hash, Slot { tag: (hash >> 32) as u32, id1, extra });
         self.len += 1;
         if self.len * 4 > self.slots.len() * self.max_quarters {
-            let bigger = vec![(0, 0); self.slots.len() * 2];
+            let bigger = vec![Slot::default(); self.slots.len() * 2];
             let old = std::mem::replace(&mut self.slots, bigger);
-            for (_, id1) in old.into_iter().filter(|s| s.1 != 0) {
-                if let Some(h) = hash_of(id1 - 1) {
-                    self.place(h, id1);
+            for s in old.into_iter().filter(|s| s.id1 != 0) {
+                if let Some(h) = hash_of(s.id1 - 1, s.extra) {
+                    self.place(h, s);
                 }
             }
         }
     }
 
-    fn place(&mut self, hash: u64, id1: u32) {
+    fn place(&mut self, hash: u64, slot: Slot<P>) {
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
-        while let Some(slot) = self.slots.get_mut(i) {
-            if slot.1 == 0 {
-                *slot = ((hash >> 32) as u32, id1);
+        while let Some(s) = self.slots.get_mut(i) {
+            if s.id1 == 0 {
+                *s = slot;
                 return;
             }
             i = (i + 1) & mask;
@@ -451,7 +470,7 @@ impl Interner {
         let hash = hash_span(data, start, end);
         let strings = &self.strings;
         let same =
-            |id: u32| strings.get(id as usize).is_some_and(|(_, s)| bytes_eq(s.as_bytes(), b));
+            |id: u32, ()| strings.get(id as usize).is_some_and(|(_, s)| bytes_eq(s.as_bytes(), b));
         if let Some(id) = self.slots.find(hash, same) {
             return self.strings[id as usize].1.clone();
         }
@@ -465,7 +484,7 @@ impl Interner {
         {
             self.strings.push((hash, text.clone()));
             let strings = &self.strings;
-            self.slots.insert(hash, id, |id| strings.get(id as usize).map(|s| s.0));
+            self.slots.insert(hash, id, (), |id, ()| strings.get(id as usize).map(|s| s.0));
         }
         text
     }
@@ -489,39 +508,22 @@ fn prefetch<T>(item: Option<&T>) {
 /// Finds, among the spans of one input seen before, one with the same bytes as a new span:
 /// how the `Packages` parser parses each distinct relationship text once.
 ///
-/// Most lookups find a text met before, so a lookup must touch little memory: one 16-byte
-/// slot of an open-addressing table (linear probing, at most three quarters full) holds the
-/// tag (`hash >> 32`), the id and where the text is in a packed copy of the distinct texts.
-/// Comparing there, not at the text's first place in the input (megabytes back, long out of
-/// the cache), is what makes a lookup cheap.
+/// Most lookups find a text met before, so a lookup must touch little memory: its
+/// [`TagSlots`] slot (16 bytes, the table at most three quarters full) also holds where the
+/// text is in a packed copy of the distinct texts. Comparing there, not at the text's first
+/// place in the input (megabytes back, long out of the cache), is what makes a lookup cheap.
 pub(crate) struct SpanIndex {
-    /// A power-of-two number of slots; `id1 == 0` marks an empty one.
-    slots: Vec<SpanSlot>,
-    len: usize,
+    /// Each id's slot holds `(at, len)`: its text is `text[at..at + len]`.
+    slots: TagSlots<(u32, u32)>,
     /// The distinct texts, one after another.
     text: Vec<u8>,
-}
-
-#[derive(Clone, Copy, Default)]
-struct SpanSlot {
-    tag: u32,
-    /// The id plus one.
-    id1: u32,
-    /// `text[at..at + len]` is the slot's text.
-    at: u32,
-    len: u32,
 }
 
 impl SpanIndex {
     /// An index sized for about `spans` distinct texts.
     pub(crate) fn with_capacity(spans: usize) -> Self {
-        let cap = (spans.max(8) * 4 / 3).next_power_of_two();
-        SpanIndex {
-            slots: vec![SpanSlot::default(); cap],
-            len: 0,
-            // Distinct texts average ~25 bytes.
-            text: Vec::with_capacity(spans * 25),
-        }
+        // Distinct texts average ~25 bytes.
+        SpanIndex { slots: TagSlots::with_capacity(spans, 3), text: Vec::with_capacity(spans * 25) }
     }
 
     /// The id of a span inserted before whose bytes equal `data[start..end]` (`hash` is
@@ -529,31 +531,20 @@ impl SpanIndex {
     #[inline]
     pub(crate) fn find(&self, data: &[u8], hash: u64, start: usize, end: usize) -> Option<u32> {
         let key = data.get(start..end)?;
-        let mask = self.slots.len() - 1;
-        let tag = (hash >> 32) as u32;
-        let mut i = hash as usize & mask;
-        loop {
-            let s = *self.slots.get(i)?;
-            let id = s.id1.checked_sub(1)?;
-            if s.tag == tag
-                && s.len as usize == key.len()
+        self.slots.find(hash, |_, (at, len)| {
+            len as usize == key.len()
                 && self
                     .text
-                    .get(s.at as usize..s.at as usize + key.len())
+                    .get(at as usize..at as usize + key.len())
                     .is_some_and(|t| bytes_eq(t, key))
-            {
-                return Some(id);
-            }
-            i = (i + 1) & mask;
-        }
+        })
     }
 
-    /// Starts loading the slot where a lookup of `hash` begins, so that several lookups'
-    /// cache misses overlap instead of following one another. Only a hint: it changes no
-    /// result.
+    /// Starts loading the slot a lookup of `hash` begins at (see [`TagSlots::prefetch`]). Only
+    /// a hint: it changes no result.
     #[inline]
     pub(crate) fn prefetch(&self, hash: u64) {
-        prefetch(self.slots.get(hash as usize & (self.slots.len() - 1)));
+        self.slots.prefetch(hash);
     }
 
     /// Records that `id` stands for the text of `data[start..end]` (`hash` is [`hash_span`]
@@ -561,37 +552,17 @@ impl SpanIndex {
     /// texts are not recorded (and are parsed again when met again).
     pub(crate) fn insert(&mut self, data: &[u8], hash: u64, id: u32, start: usize, end: usize) {
         let Some(bytes) = data.get(start..end) else { return };
-        let (Some(id1), Ok(at), Ok(len)) =
-            (id.checked_add(1), u32::try_from(self.text.len()), u32::try_from(bytes.len()))
-        else {
+        let (Ok(at), Ok(len)) = (u32::try_from(self.text.len()), u32::try_from(bytes.len())) else {
             return;
         };
-        if at.checked_add(len).is_none() {
+        if id == u32::MAX || at.checked_add(len).is_none() {
             return;
         }
         self.text.extend_from_slice(bytes);
-        self.place(SpanSlot { tag: (hash >> 32) as u32, id1, at, len }, hash);
-        self.len += 1;
-        if self.len * 4 > self.slots.len() * 3 {
-            let bigger = vec![SpanSlot::default(); self.slots.len() * 2];
-            let old = std::mem::replace(&mut self.slots, bigger);
-            for s in old.into_iter().filter(|s| s.id1 != 0) {
-                let at = s.at as usize;
-                self.place(s, hash_span(&self.text, at, at + s.len as usize));
-            }
-        }
-    }
-
-    fn place(&mut self, slot: SpanSlot, hash: u64) {
-        let mask = self.slots.len() - 1;
-        let mut i = hash as usize & mask;
-        while let Some(s) = self.slots.get_mut(i) {
-            if s.id1 == 0 {
-                *s = slot;
-                return;
-            }
-            i = (i + 1) & mask;
-        }
+        let text = &self.text;
+        self.slots.insert(hash, id, (at, len), |_, (at, len)| {
+            Some(hash_span(text, at as usize, at as usize + len as usize))
+        });
     }
 }
 
