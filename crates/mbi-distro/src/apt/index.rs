@@ -2,20 +2,23 @@
 //! out, in file order.
 //!
 //! How it is fast (bookworm main amd64, 50 MB, 63,000 stanzas, 380,000 relations):
-//! - every line end of a chunk comes from one scan that turns each 64-byte block into a bit
+//! - every line end of a piece comes from one scan that turns each 64-byte block into a bit
 //!   mask of its newlines (lines average ~40 bytes: a `memchr` call per line costs more);
 //!   only the fields mbi keeps are looked at, and field names are matched by their canonical
-//!   spelling first (the common fields mbi skips, such as `Maintainer` or `MD5sum`, included),
-//!   case-insensitively only after that, as deb822 requires;
+//!   spelling first (the common fields mbi skips, such as `Maintainer` or `MD5sum`, included)
+//!   with one table lookup, case-insensitively only after that, as deb822 requires;
+//! - the bytes of names, versions and field names are classified sixteen at a time
+//!   (the `scan` module): a loop over one byte at a time ends in a mispredicted branch,
+//!   once per name;
 //! - no UTF-8 validation of relation fields: their grammar is ASCII and every byte is
 //!   checked against it anyway (other kept fields are short and validated on their own);
 //! - few allocations per stanza, and little memory (fresh memory costs a page fault per
-//!   4 KiB). Each chunk of the index keeps one table of the distinct groups of alternatives
+//!   4 KiB). Each thread keeps one table of the distinct groups of alternatives
 //!   and one of the distinct relations it met, each parsed once (a group's text is looked up
 //!   first: `libc6 (>= 2.34)` appears thousands of times), and vectors of indexes into them;
 //!   a record's relationship fields are ranges of those ([`SharedSlice`]). Short names are
 //!   stored inline ([`PackageName`] is a [`SharedStr`]: up to 22 bytes); the long names of a
-//!   chunk's relations share one buffer, as do the file names of about a thousand records;
+//!   thread's relations share one buffer, as do the file names of about a thousand records;
 //!   versions are stored inline ([`DebVersion`]) and the SHA256 as its 32 bytes ([`Sha256`]).
 //!   What is left per stanza is the rare long version or long record name, so freeing a whole
 //!   index is mostly a few large frees;
@@ -25,8 +28,10 @@
 //!   the slots arrive while the rest of the stanza is scanned; a slot holds where its text
 //!   is in a packed copy of the distinct texts (~3 MB for bookworm's, where comparing
 //!   against the text's first place in the 50 MB input would miss the cache again);
-//! - large inputs are split at stanza boundaries and parsed on several threads (the calling
-//!   thread takes the first chunk); the output never depends on the thread count.
+//! - large inputs are cut at stanza boundaries into pieces, several per thread: the calling
+//!   thread parses pieces from the front straight into the result, the other threads take
+//!   them from the back, so a thread that is slower (a busy core, costlier stanzas) parses
+//!   fewer; the output never depends on the thread count.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -42,6 +47,7 @@
 //! ```
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use memchr::memchr;
 
@@ -52,6 +58,7 @@ use crate::apt::relation::{
     Alternatives, ArchQualifier, PackageName, Relation, RelationVec, SharedSlice, SliceArena,
     SliceTable, VersionOp, parse_relation_list, parse_relations,
 };
+use crate::apt::scan;
 use crate::apt::version::DebVersion;
 
 /// Options for [`parse_packages`].
@@ -119,37 +126,107 @@ fn relation_field(f: usize) -> Option<usize> {
 /// "A field mbi does not keep" (continuation lines of it are skipped).
 const F_OTHER: usize = NF;
 
-/// The field a name denotes: the canonical spelling first (one length switch and a compare
-/// of constant length), then a case-insensitive comparison (deb822 field names are
-/// case-insensitive) against the few candidates of that length.
+/// The field that `data[start..end]` names. Its canonical spelling is found with one table
+/// lookup (a perfect hash of the name's length and first eight bytes, then a compare of
+/// both eight-byte words): the lines of a stanza have names of every length, and a switch
+/// on the length was a jump the CPU mispredicted on a good part of them. Anything else gets
+/// a case-insensitive comparison (deb822 field names are case-insensitive) against the few
+/// candidates of that length.
 #[inline]
-fn field_id(name: &[u8]) -> usize {
-    match name {
-        b"Package" => F_PACKAGE,
-        b"Version" => F_VERSION,
-        b"Architecture" => F_ARCH,
-        b"Multi-Arch" => F_MULTIARCH,
-        b"Essential" => F_ESSENTIAL,
-        b"Priority" => F_PRIORITY,
-        b"Section" => F_SECTION,
-        b"Source" => F_SOURCE,
-        b"Pre-Depends" => F_PREDEPENDS,
-        b"Depends" => F_DEPENDS,
-        b"Recommends" => F_RECOMMENDS,
-        b"Conflicts" => F_CONFLICTS,
-        b"Breaks" => F_BREAKS,
-        b"Provides" => F_PROVIDES,
-        b"Replaces" => F_REPLACES,
-        b"Filename" => F_FILENAME,
-        b"Size" => F_SIZE,
-        b"SHA256" => F_SHA256,
-        b"Installed-Size" => F_INSTALLED_SIZE,
-        // The fields mbi does not keep that nearly every stanza has, so they skip the
-        // case-insensitive comparisons below.
-        b"Maintainer" | b"Description" | b"Description-md5" | b"MD5sum" | b"Homepage" | b"Tag"
-        | b"Suggests" | b"Built-Using" | b"Enhances" => F_OTHER,
-        _ => field_id_folded(name),
+fn field_id(data: &[u8], start: usize, end: usize) -> usize {
+    let n = end - start;
+    match data.get(start..).and_then(|d| d.first_chunk::<16>()) {
+        Some(block) if n <= 16 => {
+            let (lo, hi) = block.split_at(8);
+            let word = |w: &[u8], len: usize| {
+                let w = w.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
+                w & u64::MAX.checked_shr(64 - 8 * len as u32).unwrap_or(0)
+            };
+            let (lo, hi) = (word(lo, n.min(8)), word(hi, n.saturating_sub(8)));
+            match FIELD_SLOTS.get(field_slot(lo, n)) {
+                Some(s) if s.len == n && s.lo == lo && s.hi == hi => s.id,
+                _ => field_id_folded(&data[start..end]),
+            }
+        }
+        _ => field_id_folded(data.get(start..end).unwrap_or_default()),
     }
+}
+
+/// The names [`field_id`] finds by their canonical spelling: mbi's fields, and the ones it
+/// does not keep that nearly every stanza has (so they skip the case-insensitive fallback).
+const KNOWN_FIELDS: [(&str, usize); NF + 9] = {
+    let mut t = [("", F_OTHER); NF + 9];
+    let mut f = 0;
+    while f < NF {
+        t[f] = (NAMES[f], f);
+        f += 1;
+    }
+    let others = [
+        "Maintainer",
+        "Description",
+        "Description-md5",
+        "MD5sum",
+        "Homepage",
+        "Tag",
+        "Suggests",
+        "Built-Using",
+        "Enhances",
+    ];
+    let mut i = 0;
+    while i < others.len() {
+        t[NF + i] = (others[i], F_OTHER);
+        i += 1;
+    }
+    t
+};
+
+/// The multiplier of [`field_slot`], picked so that no two of [`KNOWN_FIELDS`] share a slot
+/// (building [`FIELD_SLOTS`] fails to compile otherwise).
+const FIELD_HASH: u64 = 0x885f_cd27_159d_0e77;
+/// log2 of the number of [`FIELD_SLOTS`].
+const FIELD_BITS: u32 = 5;
+
+/// A field name of at most 16 bytes: its two little-endian words (zero-padded), its length
+/// and its field.
+#[derive(Clone, Copy)]
+struct FieldSlot {
+    lo: u64,
+    hi: u64,
+    len: usize,
+    id: usize,
+}
+
+/// [`KNOWN_FIELDS`], each in the slot [`field_slot`] gives it (empty slots have length 0, which
+/// no name found by [`find_colon`] on a field line has... and that [`field_id`] checks anyway).
+static FIELD_SLOTS: [FieldSlot; 1 << FIELD_BITS] = {
+    let mut t = [FieldSlot { lo: 0, hi: 0, len: usize::MAX, id: F_OTHER }; 1 << FIELD_BITS];
+    let mut i = 0;
+    while i < KNOWN_FIELDS.len() {
+        let (name, id) = KNOWN_FIELDS[i];
+        let b = name.as_bytes();
+        assert!(!b.is_empty() && b.len() <= 16);
+        let (mut lo, mut hi) = (0u64, 0u64);
+        let mut j = 0;
+        while j < b.len() {
+            if j < 8 {
+                lo |= (b[j] as u64) << (8 * j);
+            } else {
+                hi |= (b[j] as u64) << (8 * (j - 8));
+            }
+            j += 1;
+        }
+        let slot = field_slot(lo, b.len());
+        assert!(t[slot].len == usize::MAX, "two field names share a slot: change FIELD_HASH");
+        t[slot] = FieldSlot { lo, hi, len: b.len(), id };
+        i += 1;
+    }
+    t
+};
+
+/// The slot of [`FIELD_SLOTS`] for a name of `len` bytes whose first eight are `lo`.
+#[inline]
+const fn field_slot(lo: u64, len: usize) -> usize {
+    ((lo ^ len as u64).wrapping_mul(FIELD_HASH) >> (64 - FIELD_BITS)) as usize
 }
 
 #[cold]
@@ -200,49 +277,77 @@ pub fn parse_packages(
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(8),
         n => n,
     };
-    let chunks = split_chunks(data, if data.len() < (1 << 20) { 1 } else { threads });
-    // The first chunk is parsed on this thread straight into the result, sized for the whole
-    // input (pages that stay unused are never touched); the other chunks are appended in order.
+    let threads = if data.len() < (1 << 20) { 1 } else { threads };
+    // Stanzas differ in cost (one half of Debian's index takes 15 % longer than the other),
+    // so the input is cut into more pieces than threads. This thread takes pieces from the
+    // front, straight into the result; the others take them from the back. Whoever is
+    // faster parses more, and the result needs no reordering.
+    let pieces = split_pieces(data, if threads == 1 { 1 } else { threads * PIECES_PER_THREAD });
+    let queue = PieceQueue::new(pieces.len());
+    // Each thread has one parser for all its pieces (its tables of distinct relationship
+    // groups fill once), sized for an equal share of the input.
+    let share = data.len() / threads + 1;
+    // Sized for the whole input: pages that stay unused are never touched.
     let mut out = Vec::with_capacity(estimate(data.len()));
-    let result = match chunks.split_first() {
-        None => Ok(()),
-        Some((&(start, end), [])) => {
-            Parser::new(data, origin, end - start).run(start, end, &mut out)
-        }
-        Some((&(start, end), rest)) => std::thread::scope(|s| {
-            let handles: Vec<_> = rest
-                .iter()
-                .map(|&(start, end)| {
-                    s.spawn(move || {
+    let result: Result<(), RawError> = std::thread::scope(|s| {
+        let (pieces, queue) = (&pieces, &queue);
+        let helpers: Vec<_> = (1..threads)
+            .map(|_| {
+                s.spawn(move || {
+                    // A copy of its own: two threads incrementing one reference count for
+                    // every record would fight over its cache line.
+                    let origin = Arc::new(IndexOrigin::clone(origin));
+                    let mut parser = Parser::new(data, &origin, share);
+                    let mut parts = Vec::new();
+                    while let Some(i) = queue.take_back() {
+                        let (start, end) = pieces[i];
                         let mut part = Vec::with_capacity(estimate(end - start));
-                        // A copy of its own: two threads incrementing one reference count for
-                        // every record would fight over its cache line.
-                        let origin = Arc::new(IndexOrigin::clone(origin));
-                        Parser::new(data, &origin, end - start)
-                            .run(start, end, &mut part)
-                            .map(|()| part)
-                    })
+                        let result = parser.run(start, end, &mut part);
+                        let failed = result.is_err();
+                        parts.push((i, result.map(|()| part)));
+                        if failed {
+                            break;
+                        }
+                    }
+                    parser.finish();
+                    parts
                 })
-                .collect();
-            let mut result = Parser::new(data, origin, end - start).run(start, end, &mut out);
-            for h in handles {
-                let part = h.join().unwrap_or_else(|_| {
+            })
+            .collect();
+        let mut parser = Parser::new(data, origin, share);
+        let mut result = Ok(());
+        while let Some(i) = queue.take_front() {
+            let (start, end) = pieces[i];
+            result = parser.run(start, end, &mut out);
+            if result.is_err() {
+                break;
+            }
+        }
+        parser.finish();
+        let mut parts = Vec::new();
+        for h in helpers {
+            match h.join() {
+                Ok(p) => parts.extend(p),
+                Err(_) => parts.push((
+                    0,
                     Err(RawError {
                         offset: 0,
                         package: None,
                         field: None,
                         reason: "parser thread panicked".into(),
-                    })
-                });
-                match (&result, part) {
-                    (Err(_), _) => {}
-                    (Ok(()), Ok(mut part)) => out.append(&mut part),
-                    (Ok(()), Err(e)) => result = Err(e),
-                }
+                    }),
+                )),
             }
-            result
-        }),
-    };
+        }
+        // Every piece before the first failure in the input was parsed: this thread's
+        // pieces come first, and the helpers' pieces below a failed one were taken later.
+        result?;
+        parts.sort_unstable_by_key(|&(i, _)| i);
+        for (_, part) in parts {
+            out.append(&mut part?);
+        }
+        Ok(())
+    });
     result.map(|()| out).map_err(|e| {
         let end = e.offset.min(data.len());
         let line = memchr::memchr_iter(b'\n', &data[..end]).count() + 1;
@@ -256,13 +361,50 @@ pub fn parse_packages(
     })
 }
 
+/// How many pieces [`parse_packages`] cuts each thread's share of the input into.
+const PIECES_PER_THREAD: usize = 8;
+
+/// The pieces of the input not yet taken, `front..back`, in one atomic word (`front` in the
+/// high half), so that the two ends are taken without a lock and never overlap.
+struct PieceQueue(AtomicU64);
+
+impl PieceQueue {
+    /// All of `0..n` (at most `u32::MAX`).
+    fn new(n: usize) -> Self {
+        PieceQueue(AtomicU64::new(u64::from(u32::try_from(n).unwrap_or(u32::MAX))))
+    }
+
+    /// Takes the first piece left.
+    fn take_front(&self) -> Option<usize> {
+        self.take(|front, back| (front < back).then(|| (front + 1, back, front)))
+    }
+
+    /// Takes the last piece left.
+    fn take_back(&self) -> Option<usize> {
+        self.take(|front, back| (front < back).then(|| (front, back - 1, back - 1)))
+    }
+
+    /// Updates `(front, back)` to the first two of what `step` gives, and returns the third.
+    fn take(&self, step: impl Fn(u32, u32) -> Option<(u32, u32, u32)>) -> Option<usize> {
+        let mut taken = 0;
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+                let (front, back, piece) = step((w >> 32) as u32, w as u32)?;
+                taken = piece;
+                Some(u64::from(front) << 32 | u64::from(back))
+            })
+            .ok()
+            .map(|_| taken as usize)
+    }
+}
+
 fn estimate(bytes: usize) -> usize {
     // Debian stanzas average ~800 bytes (a little over-estimating costs only address space).
     bytes / 700 + 1
 }
 
 /// Splits `data` into up to `n` ranges that each start at a stanza boundary.
-fn split_chunks(data: &[u8], n: usize) -> Vec<(usize, usize)> {
+fn split_pieces(data: &[u8], n: usize) -> Vec<(usize, usize)> {
     let mut out = Vec::with_capacity(n);
     let mut start = 0;
     for i in 1..n {
@@ -310,10 +452,18 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 /// See [`ONES`].
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// The first `:` in `data[start..end]`, or `end`.
+/// The first `:` in `data[start..end]`, or `end`. A field name nearly always ends within 16
+/// bytes of the line's start: one vector compare finds its colon.
 #[inline]
 fn find_colon(data: &[u8], start: usize, end: usize) -> usize {
-    find_byte::<b':'>(data, start, end)
+    match data.get(start..).and_then(|d| d.first_chunk::<16>()) {
+        Some(block) => match scan::eq_mask(block, b':') {
+            0 if start + 16 < end => find_byte::<b':'>(data, start + 16, end),
+            0 => end,
+            m => (start + m.trailing_zeros() as usize).min(end),
+        },
+        None => find_byte::<b':'>(data, start, end),
+    }
 }
 
 /// The first `B` in `data[start..end]`, or `end`. For the short spans of field names and
@@ -359,33 +509,9 @@ impl<'a> Newlines<'a> {
 #[inline]
 fn block_newlines(block: &[u8]) -> u64 {
     match block.first_chunk::<64>() {
-        Some(b) => full_block_newlines(b),
+        Some(b) => scan::newline_mask64(b),
         None => block.iter().enumerate().fold(0, |m, (i, &c)| m | u64::from(c == b'\n') << i),
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[inline]
-fn full_block_newlines(block: &[u8; 64]) -> u64 {
-    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
-    let (quarters, _) = block.as_chunks::<16>();
-    let mut m = 0u64;
-    for (i, q) in quarters.iter().enumerate() {
-        // SAFETY: SSE2 is part of every x86_64 CPU, and `q` is 16 readable bytes (an
-        // unaligned load).
-        let bits = unsafe {
-            let v = _mm_loadu_si128(q.as_ptr().cast());
-            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8)))
-        };
-        m |= u64::from(bits as u16) << (16 * i);
-    }
-    m
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline]
-fn full_block_newlines(block: &[u8; 64]) -> u64 {
-    block.iter().enumerate().fold(0, |m, (i, &c)| m | u64::from(c == b'\n') << i)
 }
 
 impl Iterator for Newlines<'_> {
@@ -450,26 +576,34 @@ fn next_item(data: &[u8], mut i: usize, end: usize) -> (usize, usize, u64, usize
     (start, comma, h.finish(comma - start), comma)
 }
 
-/// `[A-Za-z0-9+.-]`: bytes of a package name.
-static NAME_BYTE: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        t[c] = b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.';
-        c += 1;
+/// The end of the run of bytes of class `C` (see [`scan`]) that starts at `data[i]`, at most
+/// `limit`: the span's bytes after `limit` are looked at sixteen at a time but not taken.
+#[inline]
+fn class_run_end<const C: u8>(data: &[u8], mut i: usize, limit: usize) -> usize {
+    while i < limit {
+        let Some(block) = data.get(i..).and_then(|d| d.first_chunk::<16>()) else {
+            // The last few bytes of the input.
+            let rest = data.get(i..limit).unwrap_or_default();
+            let run = rest.iter().take_while(|&&c| scan::in_class::<C>(c)).count();
+            return i + run;
+        };
+        let m = scan::class_mask::<C>(block);
+        if m != 0xffff {
+            return (i + m.trailing_ones() as usize).min(limit);
+        }
+        i += 16;
     }
-    t
-};
+    limit.min(i)
+}
 
-/// Parses one chunk; offsets are absolute in `data` (the whole input), so interned names and
+/// Parses one thread's pieces of the input; offsets are absolute in `data` (the whole input), so interned names and
 /// errors refer to it directly.
 struct Parser<'a> {
     data: &'a [u8],
     origin: &'a Arc<IndexOrigin>,
     intern: Interner,
-    /// The distinct groups of alternatives of the chunk (`Depends`, …) and, for each group a
-    /// field lists, its index there. Published into `group_arena` when the chunk is done.
+    /// The distinct groups of alternatives the parser met (`Depends`, …) and, for each group a
+    /// field lists, its index there. Published into `group_arena` when the parser finishes.
     groups: SliceTable<Alternatives>,
     /// Finds a group parsed before from its text.
     group_index: SpanIndex,
@@ -486,7 +620,7 @@ struct Parser<'a> {
     /// Bit `k`: the `k`th relationship field has continuation lines, so it is split again,
     /// whole, when the stanza is built.
     resplit: u8,
-    /// The names too long to store inline of the relations this chunk's fast path parsed,
+    /// The names too long to store inline of the relations this parser's fast path parsed,
     /// packed; those relations hold [`PackageName::pending`] until [`Parser::finish`] gives
     /// each its range of one shared copy. (Interning them instead cost a hash-table lookup
     /// per name, in a table too large for the cache.)
@@ -504,37 +638,38 @@ struct Parser<'a> {
 const NAME_BLOCK: usize = 64 << 10;
 
 impl<'a> Parser<'a> {
-    fn new(data: &'a [u8], origin: &'a Arc<IndexOrigin>, chunk_len: usize) -> Self {
+    /// A parser for about `share` bytes of `data`, in pieces.
+    fn new(data: &'a [u8], origin: &'a Arc<IndexOrigin>, share: usize) -> Self {
         // Groups: ~1 per 170 bytes, ~1 in 4 distinct; flat-list members ~1 per 750 bytes,
         // ~2 in 3 distinct. Capacity that stays unused is never touched.
         Parser {
             data,
             origin,
             // Only long `Source` (and `Section`, `Architecture`) values come here.
-            intern: Interner::with_capacity(chunk_len / 20_000 + 16),
+            intern: Interner::with_capacity(share / 20_000 + 16),
             groups: SliceTable {
-                items: Vec::with_capacity(chunk_len / 600),
-                ids: Vec::with_capacity(chunk_len / 150),
+                items: Vec::with_capacity(share / 600),
+                ids: Vec::with_capacity(share / 150),
             },
-            group_index: SpanIndex::with_capacity(chunk_len / 600),
+            group_index: SpanIndex::with_capacity(share / 600),
             group_arena: Default::default(),
             rels: SliceTable {
-                items: Vec::with_capacity(chunk_len / 1500),
-                ids: Vec::with_capacity(chunk_len / 600),
+                items: Vec::with_capacity(share / 1500),
+                ids: Vec::with_capacity(share / 600),
             },
-            rel_index: SpanIndex::with_capacity(chunk_len / 1500),
+            rel_index: SpanIndex::with_capacity(share / 1500),
             rel_arena: Default::default(),
             items: Vec::new(),
             item_ranges: Default::default(),
             resplit: 0,
             long_names: Vec::new(),
             long_name_uses: Vec::new(),
-            names: Vec::with_capacity(NAME_BLOCK.min(chunk_len) + 256),
+            names: Vec::with_capacity(NAME_BLOCK.min(share) + 256),
             name_starts: Vec::new(),
         }
     }
 
-    /// Publishes the chunk's shared storage: the records handed out read their strings and
+    /// Publishes the parser's shared storage: the records handed out read their strings and
     /// relations from now on.
     fn finish(&mut self) {
         self.give_long_names();
@@ -554,7 +689,7 @@ impl<'a> Parser<'a> {
         let mut stanza_start = 0usize;
         let mut cur = F_OTHER;
         let mut pos = start;
-        // One scan for every line end of the chunk (each line consumes the next one).
+        // One scan for every line end of the piece (each line consumes the next one).
         let mut newlines = Newlines::new(data.get(start..).unwrap_or_default());
         while let Some(&first) = data.get(pos) {
             let nl = newlines.next().map_or(end, |i| start + i);
@@ -603,7 +738,7 @@ impl<'a> Parser<'a> {
                     in_stanza = true;
                     stanza_start = pos;
                 }
-                cur = field_id(&data[pos..colon]);
+                cur = field_id(data, pos, colon);
                 if cur != F_OTHER {
                     if spans[cur].0 != usize::MAX {
                         return Err(RawError {
@@ -625,7 +760,6 @@ impl<'a> Parser<'a> {
             self.build(stanza_start, &spans, out)?;
         }
         self.flush_names(out);
-        self.finish();
         Ok(())
     }
 
@@ -897,8 +1031,8 @@ impl<'a> Parser<'a> {
     /// The fast path for relation fields as Packages indexes write them: `name[:arch]
     /// [(op version)]` alternatives separated by `|` (groups only) and `,`, for the `k`th of
     /// [`RELATION_FIELDS`] (split by [`Parser::split_field`]). Each item's text is looked
-    /// up among the chunk's items of its kind (groups, or flat-list relations) first and
-    /// parsed only when new; its index is appended to the chunk's indexes of that kind. Returns `None` for anything else (architecture restrictions,
+    /// up among the parser's items of its kind (groups, or flat-list relations) first and
+    /// parsed only when new; its index is appended to the parser's indexes of that kind. Returns `None` for anything else (architecture restrictions,
     /// build profiles, odd syntax, errors), having appended part of the field: the caller
     /// truncates and uses the general parser, so results and error messages are the general
     /// parser's.
@@ -931,7 +1065,7 @@ impl<'a> Parser<'a> {
     }
 
     /// One group of alternatives, `data[start..end]` exactly, on the fast path, to be the
-    /// `item`th of the chunk's groups.
+    /// `item`th of the parser's groups.
     fn fast_group(&mut self, item: u32, start: usize, end: usize) -> Option<Alternatives> {
         let b = self.data.get(..end)?;
         let (rel, mut next) = self.fast_relation(b, start, NameOwner::Group { item, alt: 0 })?;
@@ -955,7 +1089,7 @@ impl<'a> Parser<'a> {
     }
 
     /// The name `data[start..end]`, too long to store inline: [`PackageName::pending`], with
-    /// the bytes packed into [`Parser::long_names`] until the chunk is done. (Past 4 GiB of
+    /// the bytes packed into [`Parser::long_names`] until the parser finishes. (Past 4 GiB of
     /// them, a name of its own.)
     fn long_name(&mut self, start: usize, end: usize, owner: NameOwner) -> PackageName {
         let bytes = self.data.get(start..end).unwrap_or_default();
@@ -976,11 +1110,8 @@ impl<'a> Parser<'a> {
     /// it (or `b.len()`).
     #[inline]
     fn fast_relation(&mut self, b: &[u8], i: usize, owner: NameOwner) -> Option<(Relation, usize)> {
-        let mut i = skip_ws(b, i);
-        let start = i;
-        while i < b.len() && NAME_BYTE[b[i] as usize] {
-            i += 1;
-        }
+        let start = skip_ws(b, i);
+        let mut i = class_run_end::<{ scan::NAME }>(self.data, start, b.len());
         if !b.get(start)?.is_ascii_alphanumeric() {
             return None;
         }
@@ -1016,9 +1147,9 @@ impl<'a> Parser<'a> {
             };
             i = skip_ws(b, i + len);
             let vs = i;
-            while i < b.len() && !matches!(b[i], b')' | b' ' | b'\t' | b'\n' | b'\r') {
-                i += 1;
-            }
+            // Anything else than version bytes, spaces and `)` fails below, and the general
+            // parser explains it.
+            i = class_run_end::<{ scan::VERSION }>(self.data, vs, b.len());
             let v = DebVersion::from_span(self.data, vs, i).ok()?;
             i = skip_ws(b, i);
             if b.get(i) != Some(&b')') {
@@ -1031,10 +1162,10 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// What the `Packages` parser's fast path shares by text within a chunk: groups of
+/// What the `Packages` parser's fast path shares by text within one parser: groups of
 /// alternatives (`Depends`, …) and the relations of flat lists (`Conflicts`, …).
 trait FastItem: Sized {
-    /// The chunk's distinct items of this kind and the index that finds them by text.
+    /// The parser's distinct items of this kind and the index that finds them by text.
     fn tables<'p>(p: &'p mut Parser<'_>) -> (&'p mut SliceTable<Self>, &'p mut SpanIndex);
     /// `data[start..end]`, exactly, parsed on the fast path as the `item`th of its kind.
     fn parse(p: &mut Parser<'_>, item: u32, start: usize, end: usize) -> Option<Self>;
@@ -1066,7 +1197,7 @@ impl FastItem for Relation {
     }
 }
 
-/// Which relation of a chunk a long name belongs to (see [`Parser::long_names`]).
+/// Which relation of a parser a long name belongs to (see [`Parser::long_names`]).
 #[derive(Clone, Copy)]
 enum NameOwner {
     /// Alternative `alt` of the `item`th group.
@@ -1148,6 +1279,15 @@ fn safe_path_bytes(path: &[u8]) -> bool {
 /// `data[start..end]` without surrounding whitespace.
 #[inline]
 fn trim_span(data: &[u8], mut start: usize, mut end: usize) -> (usize, usize) {
+    // The usual shape of a field's value: one space, then bytes that end with neither space
+    // nor control characters (whitespace is all at or below b' ').
+    if start + 1 < end
+        && data.get(start) == Some(&b' ')
+        && data.get(start + 1).is_some_and(|&c| c > b' ')
+        && data.get(end - 1).is_some_and(|&c| c > b' ')
+    {
+        return (start + 1, end);
+    }
     while start < end && data.get(start).is_some_and(|&c| is_ws(c)) {
         start += 1;
     }
@@ -1449,12 +1589,109 @@ mod tests {
         for (i, p) in one.iter().enumerate() {
             assert_eq!(&*p.filename, format!("pool/p{i}.deb"));
         }
-        // An error in a late chunk still reports the right line.
+        // An error in a late piece still reports the right line.
         let bad = t.clone() + "Package: z\nVersion: !\n";
         let e = parse_packages(bad.as_bytes(), &origin(), "t", &ParseOptions { threads: 4 })
             .unwrap_err()
             .to_string();
         let want = t.matches('\n').count() + 2;
         assert!(e.contains(&format!("line {want}")), "{e} (want {want})");
+        // With two bad stanzas, the first is reported whoever parses which piece first.
+        let cut = t[..t.len() * 2 / 5].rfind("\n\n").unwrap() + 2;
+        let two_bad = format!("{}Package: y\nVersion: ?\n\n{}", &t[..cut], bad.get(cut..).unwrap());
+        let want = t[..cut].matches('\n').count() + 2;
+        for n in [1, 2, 3, 7] {
+            let e =
+                parse_packages(two_bad.as_bytes(), &origin(), "t", &ParseOptions { threads: n })
+                    .unwrap_err()
+                    .to_string();
+            assert!(
+                e.contains(&format!("line {want}")) && e.contains("package y"),
+                "{e} (want {want})"
+            );
+        }
+    }
+
+    /// The front and the back of the queue, taken from several threads at once, share out
+    /// every piece exactly once, and the front's pieces are a prefix.
+    #[test]
+    fn piece_queue_shares_out_every_piece_once() {
+        for n in [0, 1, 2, 5, 64, 1000] {
+            let queue = PieceQueue::new(n);
+            let (front, mut back) = std::thread::scope(|s| {
+                let helpers: Vec<_> = (0..3)
+                    .map(|_| {
+                        s.spawn(|| std::iter::from_fn(|| queue.take_back()).collect::<Vec<_>>())
+                    })
+                    .collect();
+                let front: Vec<_> = std::iter::from_fn(|| queue.take_front()).collect();
+                let back: Vec<_> = helpers.into_iter().flat_map(|h| h.join().unwrap()).collect();
+                (front, back)
+            });
+            assert_eq!(front, (0..front.len()).collect::<Vec<_>>());
+            back.sort_unstable();
+            assert_eq!(back, (front.len()..n).collect::<Vec<_>>());
+        }
+    }
+
+    /// The table lookup finds every field by its canonical name, wherever the line is (also
+    /// within 16 bytes of the input's end), and agrees with the case-insensitive comparison
+    /// on other spellings and on unknown names.
+    #[test]
+    fn field_ids_by_table_and_by_comparison_agree() {
+        for (name, id) in KNOWN_FIELDS {
+            let lower = name.to_ascii_lowercase();
+            // Same length and first eight bytes, another last byte.
+            let last_changed = format!("{}q", &name[..name.len() - 1]);
+            let cases = [
+                (name.to_owned(), id),
+                (lower, id),
+                (format!("{name}x"), F_OTHER),
+                (last_changed, F_OTHER),
+            ];
+            for (text, want) in cases {
+                for tail in ["", ": v\n", ": a long enough value\n"] {
+                    let line = format!("{text}{tail}");
+                    let got = field_id(line.as_bytes(), 0, text.len());
+                    assert_eq!(got, want, "{line:?}");
+                    assert_eq!(field_id_folded(text.as_bytes()), want, "{text:?}");
+                }
+            }
+        }
+        for unknown in ["", "X", "Ghc-Package", "Packages", "Descriptio", "Gstreamer-Uri-Sources"] {
+            let line = format!("{unknown}: some value here\n");
+            assert_eq!(field_id(line.as_bytes(), 0, unknown.len()), F_OTHER, "{unknown:?}");
+        }
+    }
+
+    /// Runs of name and version bytes end where a byte-at-a-time loop ends them, at any
+    /// limit and near the input's end.
+    #[test]
+    fn class_runs_are_byte_loops() {
+        let alphabet = b"ab+-.~:Z9 ,|()\n";
+        let mut seed = 3u64;
+        let data: Vec<u8> = (0..400)
+            .map(|_| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let c = (seed >> 60) as usize;
+                if c < 10 { b'a' } else { alphabet[c % alphabet.len()] }
+            })
+            .collect();
+        for i in 0..data.len() {
+            for limit in [i, i + 1, i + 7, i + 16, i + 40, data.len()] {
+                let limit = limit.min(data.len());
+                let by_byte = |class: fn(u8) -> bool| {
+                    i + data[i..limit].iter().take_while(|&&c| class(c)).count()
+                };
+                assert_eq!(
+                    class_run_end::<{ scan::NAME }>(&data, i, limit),
+                    by_byte(scan::in_class::<{ scan::NAME }>)
+                );
+                assert_eq!(
+                    class_run_end::<{ scan::VERSION }>(&data, i, limit),
+                    by_byte(scan::in_class::<{ scan::VERSION }>)
+                );
+            }
+        }
     }
 }

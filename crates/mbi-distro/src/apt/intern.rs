@@ -2,7 +2,7 @@
 //!
 //! [`SharedStr`] stores a string of up to 22 bytes inline (about four names in five) and a
 //! longer one as a shared `Arc<str>` or as a range of a buffer many strings share. The
-//! `Packages` parser packs the long names of a chunk's relations (and its file names) into
+//! `Packages` parser packs the long names of a parser's relations (and its file names) into
 //! such buffers, and the per-parse [`Interner`] makes every occurrence of another long string
 //! (a `Source`, say) share one allocation. So a parsed name costs a 24-byte copy, a copy into
 //! a shared buffer, or a hash lookup plus a reference-count increment, never its own

@@ -74,5 +74,6 @@ pub mod http;
 pub mod index;
 mod intern;
 pub mod release;
+mod scan;
 pub mod signature;
 pub mod sources;
