@@ -852,7 +852,10 @@ impl<'a> Parser<'a> {
             Some((s, e)) if s < e => (s, e),
             _ => return Err(err(None, "missing Package field".into())),
         };
-        if !crate::apt::relation::is_package_name(&data[name_s..name_e]) {
+        // `is_package_name`, sixteen bytes at a time.
+        let name_ok = data[name_s].is_ascii_alphanumeric()
+            && class_run_end::<{ scan::NAME }>(data, name_s, name_e) == name_e;
+        if !name_ok {
             let input = String::from_utf8_lossy(&data[name_s..name_e]).into_owned();
             return Err(err(Some(F_PACKAGE), Error::InvalidPackageName { input }.to_string()));
         }
