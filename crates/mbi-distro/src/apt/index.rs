@@ -282,7 +282,10 @@ pub fn parse_packages(
     // so the input is cut into more pieces than threads. This thread takes pieces from the
     // front, straight into the result; the others take them from the back. Whoever is
     // faster parses more, and the result needs no reordering.
-    let pieces = split_pieces(data, if threads == 1 { 1 } else { threads * PIECES_PER_THREAD });
+    let pieces = match threads {
+        1 => vec![(0, data.len())],
+        n => split_pieces(data, (data.len() / MIN_PIECE).clamp(n, n * PIECES_PER_THREAD)),
+    };
     let queue = PieceQueue::new(pieces.len());
     // Each thread has one parser for all its pieces (its tables of distinct relationship
     // groups fill once), sized for an equal share of the input.
@@ -361,8 +364,12 @@ pub fn parse_packages(
     })
 }
 
-/// How many pieces [`parse_packages`] cuts each thread's share of the input into.
-const PIECES_PER_THREAD: usize = 8;
+/// How many pieces [`parse_packages`] cuts each thread's share of the input into, at most: with
+/// 32, the two threads parsing Debian's index end within a millisecond of each other (with 8,
+/// up to 4 ms apart).
+const PIECES_PER_THREAD: usize = 32;
+/// The smallest piece worth its overhead (its own vector of records, appended at the end).
+const MIN_PIECE: usize = 256 << 10;
 
 /// The pieces of the input not yet taken, `front..back`, in one atomic word (`front` in the
 /// high half), so that the two ends are taken without a lock and never overlap.
