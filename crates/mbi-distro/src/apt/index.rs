@@ -1431,6 +1431,38 @@ mod tests {
         ] {
             assert_eq!(safe_path_bytes(path.as_bytes()), ok, "{path}");
         }
+        // Generated paths, long enough for whole blocks, with dots touching at every place
+        // (across blocks too) and a bad byte at every place.
+        let mut seed = 9u64;
+        for offset in 0..40 {
+            let pad = "a".repeat(offset);
+            assert!(!safe_path_bytes(format!("{pad}/../b").as_bytes()), "{offset}");
+            assert!(safe_path_bytes(format!("{pad}/..b/.c").as_bytes()), "{offset}");
+        }
+        let mut good = 0;
+        for len in 0..80 {
+            for _ in 0..40 {
+                let path: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        let r = (seed >> 56) as usize;
+                        match r % 64 {
+                            0 => b' ',
+                            1 => 0x7f,
+                            2 => 0xc3,
+                            _ => b"aaaaaa...//"[r % 11],
+                        }
+                    })
+                    .collect();
+                let want = path.iter().all(u8::is_ascii_graphic)
+                    && path.split(|&b| b == b'/').all(|c| c != b"..");
+                assert_eq!(safe_path_bytes(&path), want, "{:?}", String::from_utf8_lossy(&path));
+                good += usize::from(want && len > 32);
+            }
+        }
+        assert!(good > 50, "{good}");
         let t = stanza("evil", "").replace("pool/evil.deb", "../../etc/passwd");
         assert!(parse_packages(t.as_bytes(), &origin(), "i", &ParseOptions::default()).is_err());
         for bad in ["Package foo\n", " cont\n", "Package: a\nPackage: b\n"] {
