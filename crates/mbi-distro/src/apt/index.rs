@@ -65,7 +65,8 @@ use crate::apt::version::DebVersion;
 #[derive(Debug, Clone, Default)]
 pub struct ParseOptions {
     /// Worker threads; 0 means the machine's available parallelism (at most 8). Inputs under
-    /// 1 MiB are always parsed on the calling thread. The result is the same for any value.
+    /// 1 MiB are always parsed on the calling thread, larger ones on at most one thread per
+    /// 256 KiB. The result is the same for any value.
     pub threads: usize,
 }
 
@@ -196,8 +197,8 @@ struct FieldSlot {
     id: usize,
 }
 
-/// [`KNOWN_FIELDS`], each in the slot [`field_slot`] gives it (empty slots have length 0, which
-/// no name found by [`find_colon`] on a field line has... and that [`field_id`] checks anyway).
+/// [`KNOWN_FIELDS`], each in the slot [`field_slot`] gives it (an empty slot's length,
+/// `usize::MAX`, matches no name).
 static FIELD_SLOTS: [FieldSlot; 1 << FIELD_BITS] = {
     let mut t = [FieldSlot { lo: 0, hi: 0, len: usize::MAX, id: F_OTHER }; 1 << FIELD_BITS];
     let mut i = 0;
@@ -277,14 +278,15 @@ pub fn parse_packages(
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(8),
         n => n,
     };
-    let threads = if data.len() < (1 << 20) { 1 } else { threads };
+    // No more threads than pieces of at least MIN_PIECE (a caller may ask for any number).
+    let threads = if data.len() < (1 << 20) { 1 } else { threads.min(data.len() / MIN_PIECE) };
     // Stanzas differ in cost (one half of Debian's index takes 15 % longer than the other),
     // so the input is cut into more pieces than threads. This thread takes pieces from the
     // front, straight into the result; the others take them from the back. Whoever is
     // faster parses more, and the result needs no reordering.
     let pieces = match threads {
         1 => vec![(0, data.len())],
-        n => split_pieces(data, (data.len() / MIN_PIECE).clamp(n, n * PIECES_PER_THREAD)),
+        n => split_pieces(data, (data.len() / MIN_PIECE).min(n * PIECES_PER_THREAD)),
     };
     let queue = PieceQueue::new(pieces.len());
     // Each thread has one parser for all its pieces (its tables of distinct relationship
@@ -603,8 +605,8 @@ fn class_run_end<const C: u8>(data: &[u8], mut i: usize, limit: usize) -> usize 
     limit.min(i)
 }
 
-/// Parses one thread's pieces of the input; offsets are absolute in `data` (the whole input), so interned names and
-/// errors refer to it directly.
+/// Parses one thread's pieces of the input; offsets are absolute in `data` (the whole
+/// input), so interned names and errors refer to it directly.
 struct Parser<'a> {
     data: &'a [u8],
     origin: &'a Arc<IndexOrigin>,
@@ -1042,7 +1044,8 @@ impl<'a> Parser<'a> {
     /// [(op version)]` alternatives separated by `|` (groups only) and `,`, for the `k`th of
     /// [`RELATION_FIELDS`] (split by [`Parser::split_field`]). Each item's text is looked
     /// up among the parser's items of its kind (groups, or flat-list relations) first and
-    /// parsed only when new; its index is appended to the parser's indexes of that kind. Returns `None` for anything else (architecture restrictions,
+    /// parsed only when new; its index is appended to the parser's indexes of that kind.
+    /// Returns `None` for anything else (architecture restrictions,
     /// build profiles, odd syntax, errors), having appended part of the field: the caller
     /// truncates and uses the general parser, so results and error messages are the general
     /// parser's.
@@ -1617,7 +1620,7 @@ mod tests {
         assert!(t.len() > 1 << 20);
         let one =
             parse_packages(t.as_bytes(), &origin(), "t", &ParseOptions { threads: 1 }).unwrap();
-        for n in [2, 3, 7] {
+        for n in [2, 3, 7, usize::MAX] {
             let many =
                 parse_packages(t.as_bytes(), &origin(), "t", &ParseOptions { threads: n }).unwrap();
             assert_eq!(many.len(), 8000);
