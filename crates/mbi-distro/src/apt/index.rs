@@ -52,7 +52,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use memchr::memchr;
 
 use crate::Error;
-use crate::apt::intern::{Interner, SharedStr, SpanHash, SpanIndex, hash_span, tail_word};
+use crate::apt::intern::{
+    Interner, SharedStr, SpanHash, SpanIndex, hash_span, low_bytes, tail_word,
+};
 use crate::apt::package::{BinaryPackage, IndexOrigin, MultiArch, Priority, Sha256};
 use crate::apt::relation::{
     Alternatives, ArchQualifier, PackageName, Relation, RelationVec, SharedSlice, SliceArena,
@@ -140,8 +142,7 @@ fn field_id(data: &[u8], start: usize, end: usize) -> usize {
         Some(block) if n <= 16 => {
             let (lo, hi) = block.split_at(8);
             let word = |w: &[u8], len: usize| {
-                let w = w.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
-                w & u64::MAX.checked_shr(64 - 8 * len as u32).unwrap_or(0)
+                low_bytes(w.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w)), len)
             };
             let (lo, hi) = (word(lo, n.min(8)), word(hi, n.saturating_sub(8)));
             match FIELD_SLOTS.get(field_slot(lo, n)) {
@@ -510,16 +511,7 @@ struct Newlines<'a> {
 
 impl<'a> Newlines<'a> {
     fn new(data: &'a [u8]) -> Self {
-        Newlines { data, base: 0, mask: block_newlines(data) }
-    }
-}
-
-/// Bit `i` set when `block[i]` is `\n` (for the first 64 bytes of `block`).
-#[inline]
-fn block_newlines(block: &[u8]) -> u64 {
-    match block.first_chunk::<64>() {
-        Some(b) => scan::newline_mask64(b),
-        None => block.iter().enumerate().fold(0, |m, (i, &c)| m | u64::from(c == b'\n') << i),
+        Newlines { data, base: 0, mask: scan::newline_mask64(data) }
     }
 }
 
@@ -534,7 +526,7 @@ impl Iterator for Newlines<'_> {
             if block.is_empty() {
                 return None;
             }
-            self.mask = block_newlines(block);
+            self.mask = scan::newline_mask64(block);
         }
         let i = self.mask.trailing_zeros() as usize;
         self.mask &= self.mask - 1;
@@ -574,7 +566,7 @@ fn next_item(data: &[u8], mut i: usize, end: usize) -> (usize, usize, u64, usize
         }
         let j = (z.trailing_zeros() / 8) as usize;
         if j > 0 {
-            h = h.word(w & (u64::MAX >> (64 - 8 * j)));
+            h = h.word(low_bytes(w, j));
         }
         break p + j;
     };
@@ -1434,8 +1426,8 @@ mod tests {
         ] {
             assert_eq!(safe_path_bytes(path.as_bytes()), ok, "{path}");
         }
-        // Generated paths, long enough for whole blocks, with dots touching at every place
-        // (across blocks too) and a bad byte at every place.
+        // A `..` component at every offset, and generated paths up to 80 bytes with dots
+        // touching and bad bytes here and there.
         let mut seed = 9u64;
         for offset in 0..40 {
             let pad = "a".repeat(offset);

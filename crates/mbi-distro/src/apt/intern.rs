@@ -289,13 +289,19 @@ pub(crate) fn hash_span(data: &[u8], start: usize, end: usize) -> u64 {
     h.finish(end - start)
 }
 
+/// The low `n` bytes of `w` (all eight when `n` is 8 or more), the others zero.
+#[inline]
+pub(crate) fn low_bytes(w: u64, n: usize) -> u64 {
+    w & u64::MAX.checked_shr(64 - 8 * n.min(8) as u32).unwrap_or(0)
+}
+
 /// `data[start..end]` (fewer than 8 bytes) as a little-endian word, zero above them.
 #[inline]
 pub(crate) fn tail_word(data: &[u8], start: usize, end: usize) -> u64 {
     debug_assert!(start < end && end - start < 8);
     let rem = end - start;
     match data.get(start..start + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) {
-        Some(w) => u64::from_le_bytes(w) & (u64::MAX >> (64 - 8 * rem)),
+        Some(w) => low_bytes(u64::from_le_bytes(w), rem),
         None => {
             let mut buf = [0u8; 8];
             for (d, s) in buf.iter_mut().zip(data.get(start..end).unwrap_or_default()) {

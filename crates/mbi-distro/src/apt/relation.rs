@@ -33,7 +33,7 @@ pub(crate) fn is_package_name(b: &[u8]) -> bool {
 /// `[A-Za-z0-9+.-]`
 #[inline]
 pub(crate) fn is_name_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')
+    crate::apt::scan::in_class::<{ crate::apt::scan::NAME }>(c)
 }
 
 impl PackageName {
@@ -47,7 +47,7 @@ impl PackageName {
     }
 
     /// An empty name that the `Packages` parser holds in place of a long name until the
-    /// chunk's shared copy of its long names exists; never handed out.
+    /// parser's shared copy of its long names exists; never handed out.
     pub(crate) fn pending() -> Self {
         PackageName(SharedStr::empty())
     }

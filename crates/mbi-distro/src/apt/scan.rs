@@ -60,11 +60,20 @@ pub(crate) fn class_mask<const CLASS_: u8>(block: &[u8; 16]) -> u32 {
     }
 }
 
-/// Bit `i` set when `block[i]` is `\n`, for a whole 64-byte block.
+/// Bit `i` set when `block[i]` is `\n`, for the first 64 bytes of `block` (all of it when it
+/// is shorter).
 #[inline]
-pub(crate) fn newline_mask64(block: &[u8; 64]) -> u64 {
-    let (quarters, _) = block.as_chunks::<16>();
-    quarters.iter().enumerate().fold(0, |m, (i, q)| m | u64::from(eq_mask(q, b'\n')) << (16 * i))
+pub(crate) fn newline_mask64(block: &[u8]) -> u64 {
+    match block.first_chunk::<64>() {
+        Some(b) => {
+            let (quarters, _) = b.as_chunks::<16>();
+            quarters
+                .iter()
+                .enumerate()
+                .fold(0, |m, (i, q)| m | u64::from(eq_mask(q, b'\n')) << (16 * i))
+        }
+        None => block.iter().enumerate().fold(0, |m, (i, &c)| m | u64::from(c == b'\n') << i),
+    }
 }
 
 /// The masks one byte at a time.
@@ -179,5 +188,7 @@ mod tests {
             block[i] = b'\n';
         }
         assert_eq!(newline_mask64(&block), 1 | 1 << 15 | 1 << 16 | 1 << 40 | 1 << 63);
+        assert_eq!(newline_mask64(&block[..41]), 1 | 1 << 15 | 1 << 16 | 1 << 40);
+        assert_eq!(newline_mask64(&[]), 0);
     }
 }

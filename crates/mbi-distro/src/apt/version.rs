@@ -26,34 +26,6 @@ pub struct DebVersion {
     up_end: u16,
 }
 
-/// Byte classes for [`DebVersion::from_ascii`].
-const C_DIGIT: u8 = 1;
-/// Allowed in a revision: `[A-Za-z0-9.+~]`.
-const C_REV: u8 = 2;
-/// Allowed in upstream: revision characters plus `-` and `:`.
-const C_UP: u8 = 4;
-
-static CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        let mut v = 0;
-        if b.is_ascii_digit() {
-            v |= C_DIGIT;
-        }
-        if b.is_ascii_alphanumeric() || b == b'.' || b == b'+' || b == b'~' {
-            v |= C_REV | C_UP;
-        }
-        if b == b'-' || b == b':' {
-            v |= C_UP;
-        }
-        t[c] = v;
-        c += 1;
-    }
-    t
-};
-
 impl DebVersion {
     /// Parses a version. Accepts what dpkg accepts from package indexes: an optional numeric
     /// epoch, an upstream part of `[A-Za-z0-9.+~:-]` (`:` only with an epoch, `-` only with a
@@ -91,18 +63,18 @@ impl DebVersion {
                 let dashes = scan::eq_mask(block, b'-') & len;
                 let last = |m: u32| (31 - m.leading_zeros()) as usize;
                 (
-                    if all { C_UP } else { 0 },
+                    all,
                     if colons == 0 { usize::MAX } else { colons.trailing_zeros() as usize },
                     if colons == 0 { 0 } else { last(colons) },
                     if dashes == 0 { usize::MAX } else { last(dashes) },
                 )
             }
             _ => {
-                let mut all = C_UP;
+                let mut all = true;
                 let (mut first_colon, mut last_colon, mut last_dash) =
                     (usize::MAX, 0usize, usize::MAX);
                 for (i, &c) in b.iter().enumerate() {
-                    all &= CLASS[c as usize];
+                    all &= scan::in_class::<{ scan::VERSION }>(c);
                     if c == b':' {
                         if first_colon == usize::MAX {
                             first_colon = i;
@@ -136,9 +108,9 @@ impl DebVersion {
         if up_end == up_start {
             return Err("empty upstream version");
         }
-        if all == 0 {
+        if !all {
             // Find which part holds the bad byte, for the message.
-            let up_ok = b[up_start..up_end].iter().all(|&c| CLASS[c as usize] & C_UP != 0);
+            let up_ok = b[up_start..up_end].iter().all(|&c| scan::in_class::<{ scan::VERSION }>(c));
             return Err(if up_ok {
                 "invalid revision"
             } else {
