@@ -1,7 +1,8 @@
 //! Parsing a full `Packages` index (Debian bookworm main amd64: ~63,000 stanzas, ~50 MB) into
-//! records with parsed relations, against python3-apt's `TagFile` + `parse_depends` over the
-//! same fields (benches/apt_python_parse.py) and `grep -c '^Package:'` (the floor), in the same
-//! run. Prints the ratios at the end.
+//! records with parsed relations, against python3-apt's `TagFile` + `parse_depends` into
+//! records of the same fields (benches/apt_python_parse.py; its `discard` mode, which keeps no
+//! records, is measured too) and `grep -c '^Package:'` (the floor), in the same run. Both
+//! sides free their records within the timed work. Prints the ratios at the end.
 //!
 //! Input: `$MBI_APT_PACKAGES` (an uncompressed Packages file), else the largest index in the
 //! cache the live test fills (`$MBI_APT_LIVE_CACHE`, default `<tmp>/mbi-apt-live-cache`).
@@ -52,14 +53,38 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/apt_python_parse.py")
 }
 
+/// How the python reference treats what it parsed (see benches/apt_python_parse.py).
+#[derive(Clone, Copy)]
+enum PyMode {
+    /// Records of the fields mbi keeps, kept until the iteration ends (the same work as mbi).
+    Records,
+    /// Read and parsed, then dropped at once (the reference before November 2026).
+    Discard,
+}
+
+impl PyMode {
+    fn arg(self) -> &'static str {
+        match self {
+            PyMode::Records => "records",
+            PyMode::Discard => "discard",
+        }
+    }
+}
+
 /// Runs the python reference `iters` times in one process; returns its own wall time.
-fn python(path: &Path, iters: u64) -> Option<Duration> {
-    python_times(path, iters).map(|(w, _)| w)
+fn python(path: &Path, iters: u64, mode: PyMode) -> Option<Duration> {
+    python_times(path, iters, mode).map(|(w, _)| w)
 }
 
 /// (wall, CPU) of the python reference, as it measures itself.
-fn python_times(path: &Path, iters: u64) -> Option<(Duration, Duration)> {
-    let out = Command::new(PYTHON).arg(script()).arg(path).arg(iters.to_string()).output().ok()?;
+fn python_times(path: &Path, iters: u64, mode: PyMode) -> Option<(Duration, Duration)> {
+    let out = Command::new(PYTHON)
+        .arg(script())
+        .arg(path)
+        .arg(iters.to_string())
+        .arg(mode.arg())
+        .output()
+        .ok()?;
     if !out.status.success() {
         return None;
     }
@@ -207,7 +232,7 @@ fn parse_bench() {
     };
     let n = parse(0);
     eprintln!("input: {} ({} bytes, {n} stanzas)", path.display(), data.len());
-    let has_python = python(&path, 1).is_some();
+    let has_python = python(&path, 1, PyMode::Discard).is_some();
 
     let mut c = Criterion::default().configure_from_args().sample_size(10);
     {
@@ -217,7 +242,10 @@ fn parse_bench() {
         g.bench_function("mbi_1_thread", |b| b.iter(|| parse(1)));
         if has_python {
             g.bench_function("python3_apt_tagfile_parse_depends", |b| {
-                b.iter_custom(|iters| python(&path, iters).unwrap_or_default())
+                b.iter_custom(|iters| python(&path, iters, PyMode::Records).unwrap_or_default())
+            });
+            g.bench_function("python3_apt_discard", |b| {
+                b.iter_custom(|iters| python(&path, iters, PyMode::Discard).unwrap_or_default())
             });
         } else {
             eprintln!("python3-apt not usable at {PYTHON}: reference skipped");
@@ -230,7 +258,8 @@ fn parse_bench() {
     c.final_summary();
 
     // Ratios from interleaved runs, so both sides see the same machine load.
-    let (mut ours, mut ours1, mut py, mut gr) = (vec![], vec![], vec![], vec![]);
+    let (mut ours, mut ours1, mut py, mut py_discard, mut gr) =
+        (vec![], vec![], vec![], vec![], vec![]);
     for _ in 0..5 {
         let t = Instant::now();
         parse(0);
@@ -238,8 +267,11 @@ fn parse_bench() {
         let t = Instant::now();
         parse(1);
         ours1.push(t.elapsed());
-        if let Some(d) = python(&path, 1) {
+        if let Some(d) = python(&path, 1, PyMode::Records) {
             py.push(d);
+        }
+        if let Some(d) = python(&path, 1, PyMode::Discard) {
+            py_discard.push(d);
         }
         gr.push(grep(&path));
     }
@@ -251,7 +283,8 @@ fn parse_bench() {
         for _ in 0..RUNS {
             parse(1);
         }
-        if let (Some(c1), Some((_, py_cpu))) = (cpu_time(), python_times(&path, 3)) {
+        if let (Some(c1), Some((_, py_cpu))) = (cpu_time(), python_times(&path, 3, PyMode::Records))
+        {
             let ours_cpu = (c1 - c0) / RUNS;
             let py_cpu = py_cpu / 3;
             eprintln!(
@@ -261,10 +294,14 @@ fn parse_bench() {
             );
         }
     }
-    if !py.is_empty() {
-        let py = median(py);
+    for (what, times) in [("into records", py), ("discarding what it parsed", py_discard)] {
+        if times.is_empty() {
+            continue;
+        }
+        let py = median(times);
         eprintln!(
-            "python3-apt TagFile+parse_depends: {py:?}; ratio python/mbi = {:.1}x (1 thread: {:.1}x)",
+            "python3-apt TagFile+parse_depends {what}: {py:?}; ratio python/mbi = {:.1}x \
+             (1 thread: {:.1}x)",
             py.as_secs_f64() / ours.as_secs_f64(),
             py.as_secs_f64() / ours1.as_secs_f64()
         );
