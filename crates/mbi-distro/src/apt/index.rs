@@ -34,9 +34,10 @@
 //!   fewer; the output never depends on the thread count. Each helper writes the records of
 //!   all its pieces into one vector, moved to the end of the result at the end;
 //! - the large vectors (the result, the helpers' records, the groups) ask Linux for huge pages
-//!   before they are first written: in a one-shot process such as `mbi lock` every page of
-//!   them is fresh, and faulting in tens of megabytes 4 KiB at a time cost a third of the
-//!   parse.
+//!   before they are first written: in a one-shot process such as `mbi lock` every page the
+//!   parse writes is fresh (~50 MB for Debian's index), and the first parse in a process
+//!   takes about twice as long as later ones (~40 ms); huge pages took its median from ~96
+//!   to ~82 ms here.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -449,10 +450,9 @@ fn huge<T>(v: Vec<T>) -> Vec<T> {
 
 /// Asks Linux to back the whole 2 MiB pages of `v`'s buffer (not touched yet) with huge pages
 /// where it can (`MADV_HUGEPAGE`; with transparent huge pages set to `never` it does nothing).
-/// Only a hint: the contents and the result never depend on it. A parse writes tens of
-/// megabytes of fresh memory, and in a one-shot process (`mbi lock`) the kernel's work to
-/// hand it out 4 KiB at a time was a third of the parse: the first parse in a process took
-/// ~60–95 ms where later ones take ~38 ms.
+/// Only a hint: the contents and the result never depend on it. In a one-shot process
+/// (`mbi lock`) every page a parse writes is fresh, and handing them out 4 KiB at a time is
+/// much of why the first parse in a process takes about twice as long as later ones.
 fn advise_huge_pages<T>(v: &Vec<T>) {
     #[cfg(target_os = "linux")]
     {
