@@ -405,7 +405,8 @@ impl HelperOutput {
 /// 32, the two threads parsing Debian's index end within a millisecond of each other (with 8,
 /// up to 4 ms apart).
 const PIECES_PER_THREAD: usize = 32;
-/// The smallest piece worth its overhead (its own vector of records, appended at the end).
+/// The smallest piece worth its overhead (a turn at the queue, and its records moved into
+/// the result at the end when a helper parsed it).
 const MIN_PIECE: usize = 256 << 10;
 
 /// The pieces of the input not yet taken, `front..back`, in one atomic word (`front` in the
